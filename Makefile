@@ -1,0 +1,42 @@
+# nemo-drift: the Makefile owns environment creation. Every target is idempotent and cached.
+#   make run    the main job: DRIFT on the embedded default (SmolLM2-135M-Instruct, CPU ok)
+#   make test   the test suite (what CI runs)
+#   make setup  both environments + offline model assets (run implicitly by the two above)
+SHELL := /bin/bash
+VENV  ?= .venv
+TRAIN_PY := $(VENV)/train/bin/python
+GEN_PY   := $(VENV)/gen/bin/python
+CACHE ?= .cache
+ASSETS := $(CACHE)/models/smollm2-135m-instruct/.complete $(CACHE)/models/tiny-qwen2/.complete
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: setup setup-train setup-gen assets run test test-fast bench lint clean-venv
+
+setup: setup-train setup-gen assets
+
+setup-train:
+	@env/setup_env.sh train
+
+setup-gen:
+	@env/setup_env.sh gen
+
+assets: setup-train
+	@$(TRAIN_PY) tools/make_assets.py --cache $(CACHE)/models
+
+run: setup
+	$(VENV)/train/bin/nemo-drift run $(ARGS)
+
+# pytest exits 5 when it collected no tests: that must fail, never pass silently.
+test: setup
+	@$(TRAIN_PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test-fast: setup
+	@$(TRAIN_PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+lint:
+	@$(VENV)/train/bin/shellcheck slurm/*.sh env/*.sh .ci/run
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,140 @@
+"""Model settings: which checkpoint, how it is split over devices, numerics, attention backend.
+
+One home for every model knob (DESIGN.md "Rules of the house"). `validate` returns one message per
+problem, each naming the key to change, so a bad setting is caught before a job takes GPU hours.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+Precision = Literal["auto", "bf16", "fp32"]
+Fp8 = Optional[Literal["hybrid", "e4m3"]]
+Recompute = Optional[Literal["selective", "full"]]
+AttentionBackend = Literal["auto", "te", "sdpa"]
+
+_PRECISIONS = ("auto", "bf16", "fp32")
+_FP8 = (None, "hybrid", "e4m3")
+_RECOMPUTE = (None, "selective", "full")
+_BACKENDS = ("auto", "te", "sdpa")
+
+
+def have_transformer_engine() -> bool:
+    """True when Transformer Engine is installed (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("transformer_engine") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class ModelConfig:
+    """Settings for building the Megatron model from a Hugging Face checkpoint."""
+
+    hf_path: str = ""
+    """Hugging Face folder (or hub id when online) of the model to post-train; its config.json is read."""
+
+    tensor_model_parallel_size: int = 1
+    """Tensor parallel degree: splits heads and the MLP; must divide the attention/KV heads."""
+
+    pipeline_model_parallel_size: int = 1
+    """Pipeline parallel degree: splits the layers into stages; must divide num_hidden_layers."""
+
+    context_parallel_size: int = 1
+    """Context parallel degree (splits the sequence in attention); needs Transformer Engine."""
+
+    sequence_parallel: bool = False
+    """Megatron sequence parallelism for LayerNorm/dropout regions (TP > 1); needs Transformer Engine."""
+
+    precision: Precision = "auto"
+    """Parameter/compute dtype: "auto" = bf16 on GPU, fp32 on CPU (CPU bf16 matmuls are slow and inexact)."""
+
+    fp8: Fp8 = None
+    """FP8 recipe format ("hybrid" or "e4m3"); None disables FP8. Needs Transformer Engine and a GPU."""
+
+    recompute: Recompute = None
+    """Activation recomputation: None, "selective" (core attention only) or "full" (whole layers)."""
+
+    attention_backend: AttentionBackend = "auto"
+    """Core attention: "te" (Transformer Engine fused), "sdpa" (torch SDPA), "auto" = te if importable else sdpa."""
+
+    seq_length: int = 2048
+    """Maximum tokens per sequence (prompt + response); longer pairs are truncated by the data layer."""
+
+    def hf_config(self) -> dict[str, Any] | None:
+        """The checkpoint's config.json as a dict, or None when hf_path is not a local folder."""
+        path = Path(self.hf_path) / "config.json" if self.hf_path else None
+        if path is None or not path.is_file():
+            return None
+        return json.loads(path.read_text())
+
+    def resolved_attention_backend(self) -> str:
+        """The backend that will be used: "te" or "sdpa"."""
+        if self.attention_backend == "auto":
+            return "te" if have_transformer_engine() else "sdpa"
+        return self.attention_backend
+
+    def validate(self, world_size: int | None = None) -> list[str]:
+        """One message per problem, each naming the `model.<key>` to change; empty when valid."""
+        errors: list[str] = []
+        have_te = have_transformer_engine()
+        tp, pp, cp = self.tensor_model_parallel_size, self.pipeline_model_parallel_size, self.context_parallel_size
+        if not self.hf_path:
+            errors.append("model.hf_path: empty; set it to a Hugging Face model folder")
+        for key, value in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp),
+                           ("context_parallel_size", cp), ("seq_length", self.seq_length)):
+            if not isinstance(value, int) or value < 1:
+                errors.append(f"model.{key}: {value!r} must be a positive integer")
+        if errors:
+            return errors
+        if self.precision not in _PRECISIONS:
+            errors.append(f"model.precision: {self.precision!r} is not one of {_PRECISIONS}")
+        if self.fp8 not in _FP8:
+            errors.append(f"model.fp8: {self.fp8!r} is not one of {_FP8}")
+        elif self.fp8 is not None and not have_te:
+            errors.append(f"model.fp8: {self.fp8!r} needs Transformer Engine, which is not installed; set model.fp8=null")
+        elif self.fp8 is not None and self.precision == "fp32":
+            errors.append("model.fp8: FP8 runs on top of bf16; set model.precision=bf16 (or auto) or model.fp8=null")
+        if self.recompute not in _RECOMPUTE:
+            errors.append(f"model.recompute: {self.recompute!r} is not one of {_RECOMPUTE}")
+        if self.attention_backend not in _BACKENDS:
+            errors.append(f"model.attention_backend: {self.attention_backend!r} is not one of {_BACKENDS}")
+        elif self.attention_backend == "te" and not have_te:
+            errors.append("model.attention_backend: 'te' needs Transformer Engine, which is not installed; use 'sdpa' or 'auto'")
+        if self.sequence_parallel and not have_te:
+            errors.append("model.sequence_parallel: needs Transformer Engine (megatron's local LayerNorm has no "
+                          "sequence-parallel support); set model.sequence_parallel=false")
+        if self.sequence_parallel and tp == 1:
+            errors.append("model.sequence_parallel: only meaningful with model.tensor_model_parallel_size > 1")
+        if cp > 1 and not have_te:
+            errors.append(f"model.context_parallel_size: {cp} needs Transformer Engine; set it to 1")
+        if cp > 1 and self.seq_length % (2 * cp) != 0:
+            errors.append(f"model.seq_length: {self.seq_length} must be a multiple of 2 * context_parallel_size = {2 * cp}")
+        if world_size is not None and world_size % (tp * pp * cp) != 0:
+            errors.append(f"model.tensor_model_parallel_size: TP {tp} x PP {pp} x CP {cp} = {tp * pp * cp} "
+                          f"does not divide the world size {world_size}")
+        errors.extend(self._validate_against_hf(tp, pp))
+        return errors
+
+    def _validate_against_hf(self, tp: int, pp: int) -> list[str]:
+        """Checks that need the checkpoint's config.json (heads, layers, context length)."""
+        hf = self.hf_config()
+        if hf is None:
+            return []
+        errors: list[str] = []
+        heads = hf.get("num_attention_heads")
+        kv_heads = hf.get("num_key_value_heads", heads)
+        layers = hf.get("num_hidden_layers")
+        max_pos = hf.get("max_position_embeddings")
+        if heads and heads % tp:
+            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_attention_heads {heads}")
+        if kv_heads and kv_heads % tp:
+            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_key_value_heads {kv_heads}")
+        if layers and layers % pp:
+            errors.append(f"model.pipeline_model_parallel_size: {pp} does not divide num_hidden_layers {layers}")
+        if max_pos and self.seq_length > max_pos:
+            errors.append(f"model.seq_length: {self.seq_length} exceeds the model's max_position_embeddings {max_pos}")
+        return errors

@@ -1,0 +1,162 @@
+"""Trainer settings for one DPO job: loss, optimizer, schedule, batching, reference, logging.
+
+Defaults are the DRIFT paper's (notes/drift-reference.md): lr 5e-7, beta 0.1, RMSprop, linear schedule
+with warmup 0.1, batch 4 per device, one epoch, seed 42; the official configs use RPO with alpha 0.001
+on top of DPO, which `loss="rpo"` reproduces. `validate` returns one message per problem naming the
+`trainer.<key>` to change, and is called before any work starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, Union
+
+LossName = Literal["dpo", "ipo", "rpo"]
+OptimizerName = Literal["rmsprop", "adam"]
+
+_LOSSES = ("dpo", "ipo", "rpo")
+_OPTIMIZERS = ("rmsprop", "adam")
+_REFERENCE = ("precomputed", "in_loop")
+_REFERENCE_MODEL = ("iteration_start", "base")
+_WANDB_MODES = ("offline", "online", "disabled")
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of the DPO training loop (one home per knob; see module docstring for provenance)."""
+
+    loss: LossName = "dpo"
+    """Preference loss: "dpo" (sigmoid), "ipo" (Azar et al., length-averaged), "rpo" (DPO + alpha * chosen NLL)."""
+
+    beta: float = 0.1
+    """DPO temperature: scales the log-ratio difference (paper: 0.1)."""
+
+    rpo_alpha: float = 0.001
+    """Weight of the chosen-reply NLL in "rpo" (official DRIFT configs: 0.001); unused by other losses."""
+
+    length_normalize: bool = False
+    """Use mean per-token log-probs instead of sums in DPO/RPO (IPO always length-normalises)."""
+
+    optimizer: OptimizerName = "rmsprop"
+    """"rmsprop" (the paper's) or "adam" (AdamW-style decoupled weight decay)."""
+
+    lr: float = 5e-7
+    """Peak learning rate, reached after warmup (paper: 5e-7)."""
+
+    weight_decay: float = 0.0
+    """Weight decay (decoupled for adam, L2 for rmsprop as torch applies it)."""
+
+    rmsprop_alpha: float = 0.99
+    """RMSprop smoothing constant of the squared-gradient average (torch default 0.99)."""
+
+    eps: float = 1e-8
+    """Denominator epsilon of RMSprop / Adam."""
+
+    adam_beta1: float = 0.9
+    """Adam first-moment decay."""
+
+    adam_beta2: float = 0.999
+    """Adam second-moment decay."""
+
+    clip_grad: float = 1.0
+    """Clip the global (TP/PP/DP-aware) gradient L2 norm to this value; 0 disables clipping."""
+
+    warmup_ratio: float = 0.1
+    """Fraction of total optimizer steps spent warming the lr up linearly from 0 (paper: 0.1)."""
+
+    micro_batch_size: int = 1
+    """Pairs per micro-batch per data-parallel rank (one micro-batch = 2 x this many sequences)."""
+
+    global_batch_size: int = 4
+    """Pairs per optimizer step over all data-parallel ranks (paper: 4 per device);
+    gradient accumulation steps = global_batch_size / (micro_batch_size x DP size)."""
+
+    epochs: int = 1
+    """Passes over the pair set (paper: 1 per iteration, 3 for the warm start)."""
+
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: run all epochs); also sets the schedule length."""
+
+    save_every_steps: int = 0
+    """Checkpoint every N optimizer steps (0: only at the end)."""
+
+    seed: int = 42
+    """Seed for the data order and model-parallel RNG (paper/official configs: 42)."""
+
+    use_distributed_optimizer: Union[bool, str] = "auto"
+    """Megatron distributed optimizer (sharded state over DP): True, False, or "auto" (on GPU only;
+    refused on CPU, see notes/megatron-on-cpu.md)."""
+
+    reference: str = "precomputed"
+    """"precomputed": reference log-probs computed once in a forward-only pass and stored with the pairs;
+    "in_loop": a frozen reference model runs inside every step (for equivalence checks)."""
+
+    reference_model: str = "iteration_start"
+    """Reference policy: "iteration_start" (the policy this job starts from) or "base" (`reference_path`)."""
+
+    reference_path: Optional[str] = None
+    """Checkpoint or HF folder of the base reference model; needed when reference_model="base"."""
+
+    log_every: int = 1
+    """Log metrics every N optimizer steps."""
+
+    wandb_mode: str = "offline"
+    """wandb mode: "offline" (default, no network), "online" or "disabled"."""
+
+    wandb_project: str = "nemo-drift"
+    """wandb project name."""
+
+    wandb_run_name: Optional[str] = None
+    """wandb run name (None: wandb picks one)."""
+
+    def validate(self, dp_size: Optional[int] = None) -> list[str]:
+        """One message per problem, each naming the `trainer.<key>` to change; empty when valid."""
+        errors: list[str] = []
+        choices = (("loss", self.loss, _LOSSES), ("optimizer", self.optimizer, _OPTIMIZERS),
+                   ("reference", self.reference, _REFERENCE), ("reference_model", self.reference_model, _REFERENCE_MODEL),
+                   ("wandb_mode", self.wandb_mode, _WANDB_MODES))
+        for key, value, allowed in choices:
+            if value not in allowed:
+                errors.append(f"trainer.{key}: {value!r} is not one of {allowed}")
+        positive_ints = (("micro_batch_size", self.micro_batch_size), ("global_batch_size", self.global_batch_size),
+                         ("epochs", self.epochs), ("log_every", self.log_every))
+        for key, value in positive_ints:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                errors.append(f"trainer.{key}: {value!r} must be a positive integer")
+        for key, value in (("lr", self.lr), ("beta", self.beta), ("eps", self.eps)):
+            if not value > 0:
+                errors.append(f"trainer.{key}: {value!r} must be > 0")
+        for key, value in (("weight_decay", self.weight_decay), ("clip_grad", self.clip_grad),
+                           ("rpo_alpha", self.rpo_alpha), ("save_every_steps", self.save_every_steps)):
+            if value < 0:
+                errors.append(f"trainer.{key}: {value!r} must be >= 0")
+        for key, value in (("warmup_ratio", self.warmup_ratio),):
+            if not 0 <= value < 1:
+                errors.append(f"trainer.{key}: {value!r} must be in [0, 1)")
+        for key, value in (("rmsprop_alpha", self.rmsprop_alpha), ("adam_beta1", self.adam_beta1),
+                           ("adam_beta2", self.adam_beta2)):
+            if not 0 <= value < 1:
+                errors.append(f"trainer.{key}: {value!r} must be in [0, 1)")
+        if self.max_steps != -1 and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            errors.append(f"trainer.max_steps: {self.max_steps!r} must be -1 (all epochs) or a positive integer")
+        if self.use_distributed_optimizer not in (True, False, "auto"):
+            errors.append(f"trainer.use_distributed_optimizer: {self.use_distributed_optimizer!r} must be true, false or 'auto'")
+        if self.reference_model == "base" and not self.reference_path:
+            errors.append("trainer.reference_path: empty, but trainer.reference_model='base' needs the base model's path")
+        if not errors and dp_size is not None:
+            per_step = self.micro_batch_size * dp_size
+            if self.global_batch_size % per_step:
+                errors.append(f"trainer.global_batch_size: {self.global_batch_size} is not divisible by micro_batch_size "
+                              f"{self.micro_batch_size} x data-parallel size {dp_size}")
+        return errors
+
+    def num_microbatches(self, dp_size: int) -> int:
+        """Gradient-accumulation steps per optimizer step on each data-parallel rank."""
+        return self.global_batch_size // (self.micro_batch_size * dp_size)
+
+    def total_steps(self, num_pairs: int) -> int:
+        """Optimizer steps of the job: full global batches over all epochs, capped by max_steps.
+
+        Example: 10 pairs, global batch 4, 1 epoch -> 2 steps (the last 2 pairs are dropped).
+        """
+        steps = (num_pairs // self.global_batch_size) * self.epochs
+        return min(steps, self.max_steps) if self.max_steps > 0 else steps

@@ -1,0 +1,118 @@
+"""RMSprop update, CPU grad-norm/clip replacements, the linear warmup/decay schedule, config checks."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nemo_drift.config.trainer import TrainerConfig
+from nemo_drift.megatron.optimizer import (RMSprop, cpu_clip_grad_by_total_norm_fp32, cpu_grad_norm_fp32,
+                                           resolve_distributed_optimizer)
+from nemo_drift.megatron.schedule import warmup_steps
+
+
+def _run(opt_cls, steps: int = 5, **kw) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(5))]
+    opt = opt_cls(params, **kw)
+    for i in range(steps):
+        for p in params:
+            p.grad = torch.sin(p.detach() * (i + 1)) + 0.1
+        opt.step()
+    return [p.detach().clone() for p in params]
+
+
+@pytest.mark.parametrize("kw", [dict(lr=1e-2, alpha=0.99, eps=1e-8), dict(lr=3e-2, alpha=0.9, eps=1e-6, weight_decay=0.1),
+                                dict(lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.5)])
+def test_rmsprop_matches_torch(kw) -> None:
+    ours, ref = _run(RMSprop, **kw), _run(torch.optim.RMSprop, **kw)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_rmsprop_first_step_by_hand() -> None:
+    # square_avg = (1 - 0.99) * g^2 = 0.01 * 4; step = lr * g / sqrt(0.04) = 0.1 * 2 / 0.2 = 1.0
+    p = torch.nn.Parameter(torch.tensor([0.0]))
+    p.grad = torch.tensor([2.0])
+    opt = RMSprop([p], lr=0.1, alpha=0.99, eps=0.0)
+    opt.step()
+    assert p.item() == pytest.approx(-1.0, abs=1e-6)
+    assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"}  # Adam's names: megatron checkpoints them
+
+
+def test_cpu_grad_norm_and_clip() -> None:
+    grads = [torch.tensor([3.0, 0.0]), torch.tensor([[4.0]])]
+    assert cpu_grad_norm_fp32(grads) == pytest.approx(5.0)
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    cpu_clip_grad_by_total_norm_fp32(params, max_norm=1.0, total_norm=5.0)
+    assert params[0].grad.tolist() == pytest.approx([0.6, 0.0], abs=1e-6)
+    cpu_clip_grad_by_total_norm_fp32(params, max_norm=10.0, total_norm=1.0)  # below the max: untouched
+    assert params[0].grad.tolist() == pytest.approx([0.6, 0.0], abs=1e-6)
+
+
+def test_distributed_optimizer_resolution() -> None:
+    assert resolve_distributed_optimizer("auto", on_gpu=True)[0] is True
+    use, why = resolve_distributed_optimizer(True, on_gpu=False)
+    assert use is False and "distrib_optimizer.py:478" in why and "ignored" in why
+    assert resolve_distributed_optimizer(False, on_gpu=True)[0] is False
+
+
+@pytest.mark.parametrize("total,ratio,expected", [(10, 0.1, 1), (25, 0.1, 3), (1, 0.1, 0), (8, 0.0, 0)])
+def test_warmup_steps(total: int, ratio: float, expected: int) -> None:
+    assert warmup_steps(total, ratio) == expected
+
+
+def test_schedule_values_match_linear_warmup_decay() -> None:
+    from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler  # noqa: F401  (import check)
+    from nemo_drift.megatron.schedule import build_scheduler
+
+    class _Opt:  # the scheduler only touches param_groups
+        param_groups = [{"lr": 0.0}]
+
+    opt = _Opt()
+    sched = build_scheduler(opt, TrainerConfig(lr=1.0, warmup_ratio=0.2), total_steps=10)  # W = 2
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(10):
+        sched.step(1)
+        lrs.append(opt.param_groups[0]["lr"])
+    # HF get_linear_schedule_with_warmup: s/W for s <= W, then (T - s) / (T - W)
+    expected = [s / 2 if s <= 2 else (10 - s) / 8 for s in range(11)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[:4] == pytest.approx([0.0, 0.5, 1.0, 0.875])
+    state = sched.state_dict()
+    assert state["num_steps"] == 10
+
+
+def test_config_defaults_are_the_papers() -> None:
+    cfg = TrainerConfig()
+    assert (cfg.lr, cfg.beta, cfg.optimizer, cfg.warmup_ratio, cfg.rpo_alpha, cfg.seed) == (5e-7, 0.1, "rmsprop", 0.1, 0.001, 42)
+    assert cfg.validate(dp_size=1) == []
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (dict(global_batch_size=6, micro_batch_size=4), "trainer.global_batch_size: 6 is not divisible by micro_batch_size 4 x data-parallel size 1"),
+    (dict(loss="kto"), "trainer.loss"),
+    (dict(optimizer="sgd"), "trainer.optimizer"),
+    (dict(lr=0.0), "trainer.lr"),
+    (dict(warmup_ratio=1.5), "trainer.warmup_ratio"),
+    (dict(micro_batch_size=0), "trainer.micro_batch_size"),
+    (dict(reference="cached"), "trainer.reference"),
+    (dict(reference_model="base"), "trainer.reference_path"),
+    (dict(max_steps=0), "trainer.max_steps"),
+    (dict(use_distributed_optimizer="yes"), "trainer.use_distributed_optimizer"),
+])
+def test_bad_config_names_the_key(overrides: dict, key: str) -> None:
+    errors = TrainerConfig(**overrides).validate(dp_size=1)
+    assert any(key in e for e in errors), errors
+
+
+def test_global_batch_accounts_for_data_parallel() -> None:
+    cfg = TrainerConfig(global_batch_size=4, micro_batch_size=1)
+    assert cfg.validate(dp_size=2) == [] and cfg.num_microbatches(2) == 2
+    assert "data-parallel size 3" in cfg.validate(dp_size=3)[0]
+    assert TrainerConfig(global_batch_size=4, max_steps=2).total_steps(num_pairs=100) == 2
+    assert TrainerConfig(global_batch_size=4, epochs=3).total_steps(num_pairs=10) == 6
+    assert math.isclose(TrainerConfig().total_steps(0), 0)
