@@ -8,6 +8,7 @@ TRAIN_PY := $(VENV)/train/bin/python
 GEN_PY   := $(VENV)/gen/bin/python
 CACHE ?= .cache
 ASSETS := $(CACHE)/models/smollm2-135m-instruct/.complete $(CACHE)/models/tiny-qwen2/.complete
+export NEMO_DRIFT_VENV_ROOT := $(abspath $(VENV))
 PYTEST_ARGS ?=
 ARGS ?=
 

@@ -1,0 +1,39 @@
+"""The `method` config group: which pair-construction policy runs, and the iteration schedule."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+METHOD_NAMES = ("drift", "spin", "iterdpo")
+
+
+@dataclass
+class MethodConfig:
+    """Preference-pair construction and the outer loop (`method.*`; `method=spin` picks a preset)."""
+
+    name: str = "drift"
+    """"drift" (rejected = real DSAT reply, chosen = fresh policy sample), "spin" (chosen = real SAT
+    reply, rejected = policy sample) or "iterdpo" (chosen = guided sample, rejected = unguided sample)."""
+    guided: bool = True
+    """DRIFT/IterDPO: sample the chosen reply from the guided prompt (context + DSAT reply + feedback +
+    instruction). False samples from the pre-DSAT context only (the paper's unguided ablation)."""
+    iterations: int = 2
+    """Number of iterations K after the warm start (paper: 2 for the main results, up to 5)."""
+    warm_start: bool = True
+    """Run DPO on the seed DSAT->SAT pairs before iteration 1 (the paper's stage 1)."""
+    warm_start_epochs: int = 3
+    """Epochs of the warm start (paper: 3)."""
+    reward_model: Optional[str] = None
+    """IterDPO on UltraFeedback: local path of a sequence-classification reward model that ranks two
+    samples of one prompt (the paper used OpenAssistant/reward-model-deberta-v3-large-v2)."""
+
+    def validate(self) -> list[str]:
+        """One message per bad setting, each naming its key."""
+        problems = []
+        if self.name not in METHOD_NAMES:
+            problems.append(f"method.name: {self.name!r} is not one of {', '.join(METHOD_NAMES)}")
+        if self.iterations < 0:
+            problems.append(f"method.iterations: {self.iterations} must be >= 0")
+        if self.warm_start and self.warm_start_epochs < 1:
+            problems.append(f"method.warm_start_epochs: {self.warm_start_epochs} must be >= 1 (or method.warm_start=false)")
+        return problems

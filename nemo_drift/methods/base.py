@@ -1,0 +1,91 @@
+"""What every pair-construction method shares: the prompts it asks the sampler for, the samples it
+gets back, and the result it returns (pairs + every skipped example with its reason).
+
+Methods are pure functions of records and samples: no torch, no I/O, no tokenizer. The controller
+renders each `SamplingNeed` through the policy's chat template (nemo_drift.data.prompts), runs the
+sampler, and hands the samples back by prompt id.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+from nemo_drift.data.records import DsatExample, Message, PreferencePair, SatExample
+
+PromptKind = Literal["guided", "unguided"]
+
+
+@dataclass(frozen=True)
+class SamplingNeed:
+    """One prompt a method needs samples for."""
+
+    prompt_id: str
+    """Stable id: `<example id>:<kind>`; samples come back under it."""
+    kind: PromptKind
+    """"guided" = context + DSAT reply + feedback + instruction; "unguided" = context only."""
+    example: DsatExample | SatExample
+    """The record the prompt is built from."""
+    n: int = 1
+    """Samples wanted for this prompt."""
+
+    @property
+    def context(self) -> list[Message]:
+        return self.example.context
+
+
+class SampleLike(Protocol):
+    """The fields of `nemo_drift.generation.records.Sample` a method reads."""
+
+    prompt_id: str
+    sample_index: int
+    text: str
+    empty: bool
+    truncated: bool
+
+
+@dataclass
+class SamplePolicy:
+    """What to do with flagged samples (mirrors `generation.on_empty` / `generation.on_truncated`)."""
+
+    on_empty: str = "drop"
+    on_truncated: str = "drop"
+
+
+@dataclass
+class PairBuildResult:
+    """Pairs built by a method, and every example that gave none, with its reason."""
+
+    pairs: list[PreferencePair] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(example id, reason) for each example that produced no pair."""
+
+    def skip(self, example_id: str, reason: str) -> None:
+        self.skipped.append((example_id, reason))
+
+    def counts(self) -> dict[str, Any]:
+        """Pairs built and skipped, with skips by reason (for metrics and the manifest)."""
+        return {"pairs": len(self.pairs), "skipped": len(self.skipped),
+                "skipped_by_reason": dict(Counter(reason for _, reason in self.skipped))}
+
+
+def usable_samples(samples: Sequence[SampleLike], policy: SamplePolicy) -> tuple[list[SampleLike], str | None]:
+    """Samples that pass the policy, in sample order, and the reason when none does."""
+    if not samples:
+        return [], "no_sample"
+    kept, reason = [], None
+    for sample in sorted(samples, key=lambda s: s.sample_index):
+        if sample.empty or not sample.text.strip():
+            if policy.on_empty == "drop":
+                reason = "empty_sample"
+                continue
+        if sample.truncated and policy.on_truncated == "drop":
+            reason = "truncated_sample"
+            continue
+        kept.append(sample)
+    return kept, (None if kept else reason)
+
+
+def train_examples(records: Sequence[Any]) -> list[Any]:
+    """Records of the training split (held-out conversations are never trained on)."""
+    return [r for r in records if getattr(r, "split", "train") == "train"]

@@ -1,0 +1,43 @@
+"""DRIFT (the paper's Algorithm 1): rejected = the real DSAT reply, chosen = a fresh policy sample.
+
+The chosen reply is sampled from the guided prompt (context + DSAT reply + the user's feedback + an
+improvement instruction), or from the context alone with `method.guided=false` (the unguided
+ablation). Records without feedback (UltraFeedback) always use the context alone: there the fresh
+sample replaces the dataset's original chosen reply. The DPO prompt is the pre-DSAT context.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from nemo_drift.data.records import DsatExample, PreferencePair
+from nemo_drift.methods.base import (PairBuildResult, SampleLike, SamplePolicy, SamplingNeed, train_examples,
+                                     usable_samples)
+
+
+def _kind(example: DsatExample, guided: bool) -> str:
+    return "guided" if guided and example.feedback.strip() else "unguided"
+
+
+def sampling_needs(dsat: Sequence[DsatExample], guided: bool = True) -> list[SamplingNeed]:
+    """One chosen-side prompt per training DSAT example."""
+    return [SamplingNeed(f"{ex.id}:{_kind(ex, guided)}", _kind(ex, guided), ex) for ex in train_examples(dsat)]
+
+
+def build_pairs(dsat: Sequence[DsatExample], samples: Mapping[str, Sequence[SampleLike]], guided: bool = True,
+                policy: SamplePolicy = SamplePolicy()) -> PairBuildResult:
+    """(context, chosen = first usable sample, rejected = DSAT reply) for each training DSAT example."""
+    result = PairBuildResult()
+    for need in sampling_needs(dsat, guided):
+        example = need.example
+        kept, reason = usable_samples(samples.get(need.prompt_id, []), policy)
+        if reason:
+            result.skip(example.id, reason)
+            continue
+        chosen = kept[0].text
+        if chosen.strip() == example.rejected.strip():
+            result.skip(example.id, "chosen_equals_rejected")
+            continue
+        result.pairs.append(PreferencePair(
+            id=example.id, prompt=list(example.context), chosen=chosen, rejected=example.rejected, origin="drift",
+            meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index}))
+    return result

@@ -1,0 +1,12 @@
+"""Warm start: the seed DSAT->SAT pairs found in the data become DPO pairs as they are."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from nemo_drift.data.records import PreferencePair, SeedPair
+
+
+def warm_start_pairs(seeds: Sequence[SeedPair]) -> list[PreferencePair]:
+    """prompt = context before the DSAT reply, chosen = the revision the user accepted, rejected = DSAT."""
+    return [PreferencePair(id=s.id, prompt=list(s.prompt), chosen=s.chosen, rejected=s.rejected, origin="seed")
+            for s in seeds]
