@@ -33,8 +33,43 @@ def _prepare(overrides: list[str]) -> int:
     return 0
 
 
+def _run(overrides: list[str]) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.controller.launcher import StageFailed
+    from nemo_drift.controller.run_command import run_command
+    from nemo_drift.controller.stage_runner import StageInvalidated
+
+    cfg = load_config(overrides)
+    try:
+        run_command(cfg)
+    except (StageFailed, StageInvalidated) as err:
+        print(f"nemo-drift run: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(overrides: list[str]) -> int:
+    from nemo_drift.megatron.train_entry import main as train_main
+
+    return train_main(overrides)
+
+
+def _plan(overrides: list[str]) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.planner.cli import plan_command
+
+    # Not validated first: planning a 72B layout with sequence parallelism on a laptop without
+    # Transformer Engine is legitimate; the planner applies its own refusals.
+    return plan_command(load_config(overrides, validate=False))
+
+
 COMMANDS: dict[str, Command] = {
+    "run": Command("the whole DRIFT/SPIN/IterDPO run: prepare, import, warm start, K iterations (resumable)", _run),
     "prepare": Command("read feedback logs -> DSAT/SAT/seed/held-out records + rejects + summary", _prepare),
+    "plan": Command("per-GPU memory, GPUs, tokens/step, time per iteration; refuses layouts that cannot fit",
+                    _plan),
+    "train": Command("one DPO job: tokenized pairs + checkpoint -> checkpoint (torchrun/srun for several ranks)",
+                     _train),
 }
 
 
@@ -59,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help()
         return 0 if args else 2
     name, overrides = args[0], args[1:]
+    if "--dry-run" in overrides:  # same as run.dry_run=true: print each stage's command, run nothing
+        overrides = [o for o in overrides if o != "--dry-run"] + ["run.dry_run=true"]
     if name not in COMMANDS:
         print(f"nemo-drift: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

@@ -88,3 +88,13 @@ def load_config(overrides: Sequence[str] = (), world_size: int | None = None, va
 def to_yaml(cfg: DriftConfig) -> str:
     """The resolved configuration as YAML (saved in every run folder)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def load_config_file(path: Path) -> DriftConfig:
+    """A resolved config saved by `nemo-drift run` (the run folder's config.yaml), typed and validated."""
+    _register_resolvers()
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(DriftConfig), OmegaConf.load(path))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        raise ConfigError([f"{getattr(err, 'full_key', '?')}: {err}"], source=str(path)) from err

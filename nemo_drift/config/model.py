@@ -9,12 +9,14 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
-Precision = Literal["auto", "bf16", "fp32"]
-Fp8 = Optional[Literal["hybrid", "e4m3"]]
-Recompute = Optional[Literal["selective", "full"]]
-AttentionBackend = Literal["auto", "te", "sdpa"]
+from nemo_drift.config.architecture import ArchitectureConfig
+
+Precision = str  # "auto" | "bf16" | "fp32" (OmegaConf has no Literal: checked in validate)
+Fp8 = Optional[str]  # None | "hybrid" | "e4m3"
+Recompute = Optional[str]  # None | "selective" | "full"
+AttentionBackend = str  # "auto" | "te" | "sdpa"
 
 _PRECISIONS = ("auto", "bf16", "fp32")
 _FP8 = (None, "hybrid", "e4m3")
@@ -63,6 +65,9 @@ class ModelConfig:
 
     seq_length: int = 2048
     """Maximum tokens per sequence (prompt + response); longer pairs are truncated by the data layer."""
+
+    architecture: Optional[ArchitectureConfig] = None
+    """Model shape for `nemo-drift plan` when hf_path is a hub id not on disk; a local config.json wins."""
 
     def hf_config(self) -> dict[str, Any] | None:
         """The checkpoint's config.json as a dict, or None when hf_path is not a local folder."""

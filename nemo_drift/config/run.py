@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-STAGES = ("prepare", "import", "warm_start", "export", "generate", "pairs", "reference", "train", "evaluate")
+STAGES = ("prepare", "import", "generate", "pairs", "reference", "train", "export", "parity")
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nemo_drift.config.cluster import ClusterConfig
 from nemo_drift.config.data import DataConfig
 from nemo_drift.config.generation import GenerationConfig
 from nemo_drift.config.method import MethodConfig
@@ -26,9 +27,12 @@ class DriftConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def validate(self, world_size: int | None = None) -> list[str]:
-        """Every problem in every group, each message naming the key to change."""
+        """Every problem in every group, each message naming the key to change. The world size is the
+        cluster layout's (`cluster.*`) unless given."""
+        world_size = self.cluster.world_size if world_size is None else world_size
         dp_size = None
         if world_size is not None:
             model_parallel = (self.model.tensor_model_parallel_size * self.model.pipeline_model_parallel_size
@@ -42,4 +46,5 @@ class DriftConfig:
             *self.method.validate(),
             *self.trainer.validate(dp_size),
             *self.generation.validate(),
+            *self.cluster.validate(),
         ]

@@ -8,10 +8,10 @@ on top of DPO, which `loss="rpo"` reproduces. `validate` returns one message per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
-LossName = Literal["dpo", "ipo", "rpo"]
-OptimizerName = Literal["rmsprop", "adam"]
+LossName = str  # "dpo" | "ipo" | "rpo" (OmegaConf has no Literal: checked in validate)
+OptimizerName = str  # "rmsprop" | "adam"
 
 _LOSSES = ("dpo", "ipo", "rpo")
 _OPTIMIZERS = ("rmsprop", "adam")

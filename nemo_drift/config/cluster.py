@@ -1,0 +1,93 @@
+"""The `cluster` config group: where stages run (this machine or a SLURM allocation), the card's
+memory, container settings, and the throughput assumptions the planner turns into time estimates.
+
+Throughput assumptions are stated, not measured on every card: the defaults come from one H100
+(notes/megatron-on-cpu.md "GPU facts": DPO step at 0.36 MFU for the 1.5B shape with precomputed
+reference log-probs; Megatron-Bridge build+load+export of 0.5B at ~54 MB/s). `nemo-drift plan` prints
+them next to every estimate so a reader can rescale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+_LAUNCHERS = ("local", "srun")
+
+
+@dataclass
+class ClusterConfig:
+    """Settings of the machines a run uses (`cluster.*` on the command line)."""
+
+    launcher: str = "local"
+    """"local": subprocess/torchrun on this machine; "srun": one srun step per stage inside the job."""
+    nodes: int = 1
+    """Nodes of the allocation (the SLURM scripts set it from SLURM_NNODES)."""
+    gpus_per_node: int = 0
+    """GPUs per node (0: CPU-only; ranks are gloo processes, `cpu_ranks` of them)."""
+    cpu_ranks: int = 1
+    """Training ranks on a CPU-only machine (gloo); ignored when gpus_per_node > 0."""
+    gpu_memory_gib: float = 80.0
+    """Memory of one card in GiB (H100 SXM: 80; H200: 141). The planner refuses layouts above
+    gpu_memory_gib - memory_headroom_gib."""
+    memory_headroom_gib: float = 4.0
+    """Memory the planner keeps free per GPU: CUDA context (~0.5), NCCL buffers, allocator fragmentation."""
+    container_image: Optional[str] = None
+    """pyxis/enroot image (`srun --container-image`); None runs on the node's own environment."""
+    container_mounts: str = ""
+    """`src:dst[,src:dst]` bind mounts for the container (`srun --container-mounts`)."""
+    srun_extra_args: list[str] = field(default_factory=list)
+    """Extra srun flags for every step, e.g. ["--mpi=pmix", "--cpu-bind=none"]."""
+    master_port: int = 0
+    """Rendezvous port for training steps (0: 20000 + job id mod 20000, as launcher_env derives it)."""
+    peak_tflops: float = 989.0
+    """Dense bf16 peak of one card (H100 SXM: 989; the notes measured a 792 TFLOP/s matmul ceiling)."""
+    train_mfu: float = 0.35
+    """Model FLOPs utilisation of a DPO step (measured 0.36 on one H100, 1.5B, SDPA, precomputed ref;
+    assumed to hold with TP/PP at 7B-72B: an assumption, not a measurement)."""
+    generation_mfu: float = 0.06
+    """vLLM decode utilisation: output tokens/s x 2 x params / peak (assumed, typical of batched decode;
+    not measured here)."""
+    export_gb_per_s: float = 0.054
+    """Megatron -> HF export speed per model-parallel rank in GB/s (measured 0.054 for 0.5B incl. build)."""
+    plan_pairs: int = 10632
+    """Pairs per iteration assumed by the time estimate (WildFeedback's DSAT examples: 10,632)."""
+    plan_prompt_tokens: int = 1024
+    """Prompt tokens per sample assumed for vLLM prefill and KV sizing (official max_prompt_length)."""
+
+    @property
+    def on_gpu(self) -> bool:
+        """True when the run has GPUs."""
+        return self.gpus_per_node > 0
+
+    @property
+    def world_size(self) -> int:
+        """Training ranks: one per GPU over all nodes, or `cpu_ranks` gloo processes."""
+        return self.nodes * self.gpus_per_node if self.on_gpu else self.cpu_ranks
+
+    def validate(self) -> list[str]:
+        """One message per bad setting, each naming the `cluster.<key>` to change."""
+        errors: list[str] = []
+        if self.launcher not in _LAUNCHERS:
+            errors.append(f"cluster.launcher: {self.launcher!r} is not one of {_LAUNCHERS}")
+        for key in ("nodes", "cpu_ranks", "plan_pairs", "plan_prompt_tokens"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                errors.append(f"cluster.{key}: {value!r} must be a positive integer")
+        if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:
+            errors.append(f"cluster.gpus_per_node: {self.gpus_per_node!r} must be >= 0 (0 = CPU)")
+        if self.launcher == "local" and self.nodes > 1:
+            errors.append(f"cluster.nodes: {self.nodes} nodes need cluster.launcher=srun")
+        for key in ("gpu_memory_gib", "peak_tflops", "export_gb_per_s"):
+            if not getattr(self, key) > 0:
+                errors.append(f"cluster.{key}: {getattr(self, key)!r} must be > 0")
+        if not 0 <= self.memory_headroom_gib < self.gpu_memory_gib:
+            errors.append(f"cluster.memory_headroom_gib: {self.memory_headroom_gib!r} must be in [0, gpu_memory_gib)")
+        for key in ("train_mfu", "generation_mfu"):
+            if not 0 < getattr(self, key) <= 1:
+                errors.append(f"cluster.{key}: {getattr(self, key)!r} must be in (0, 1]")
+        for mount in filter(None, self.container_mounts.split(",")):
+            if ":" not in mount:
+                errors.append(f"cluster.container_mounts: {mount!r} is not src:dst")
+        if not 0 <= self.master_port < 65536:
+            errors.append(f"cluster.master_port: {self.master_port!r} is not a port")
+        return errors

@@ -1,0 +1,113 @@
+"""The `generation` config group: how the policy is sampled between iterations (vLLM, own process).
+
+Defaults serve the paper (temperature 0.7, top_p 0.9, 512 new tokens) and the embedded CPU run.
+`validate` returns one message per problem, each naming the `generation.<key>` to change.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Union
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_GEN_PYTHON = REPO_ROOT / ".venv" / "gen" / "bin" / "python"
+"""The generation environment's interpreter built by `make setup` (Python 3.11 + vLLM)."""
+
+SamplePolicy = str  # "drop" | "keep" (OmegaConf has no Literal: checked in validate)
+_POLICIES = ("drop", "keep")
+
+
+@dataclass
+class GenerationConfig:
+    """Sampler settings (`generation.*` on the command line)."""
+
+    python: str = str(DEFAULT_GEN_PYTHON)
+    """Interpreter of the generation environment (has vLLM); the sampler runs as `<python> -m
+    nemo_drift.generation.sampler`, so the training process never imports vLLM."""
+
+    tensor_parallel_size: int = 1
+    """vLLM tensor parallel degree per replica (GPUs per engine)."""
+
+    replicas: int = 1
+    """Data-parallel engine replicas: shards are spread over them (GPUs used = replicas x TP per node,
+    or one replica per node group when a SLURM launcher wraps the command)."""
+
+    n: int = 1
+    """Samples per prompt."""
+
+    temperature: float = 0.7
+    """Sampling temperature (the DRIFT paper's 0.7)."""
+
+    top_p: float = 0.9
+    """Nucleus sampling mass (the DRIFT paper's 0.9)."""
+
+    max_tokens: int = 512
+    """Most new tokens per sample; a sample cut here is flagged `truncated`."""
+
+    seed: int = 0
+    """Sampling seed; each shard's engine seed is derived from it, so reruns are reproducible."""
+
+    gpu_memory_utilization: float = 0.85
+    """Share of each GPU's memory vLLM may take (weights + KV cache); ignored on CPU."""
+
+    enforce_eager: Union[bool, str] = "auto"
+    """Disable CUDA graphs / compilation: "auto" = True on CPU (start 6 s instead of ~40 s, see
+    notes/vllm-cpu.md), False on GPU."""
+
+    cpu_kv_cache_gib: int = 1
+    """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE); unset, vLLM took 20 GiB and was OOM-killed."""
+
+    prompts_per_shard: int = 16
+    """Prompts per shard: the unit of resumption (a killed run redoes only unfinished shards)."""
+
+    shard_timeout_s: float = 1800.0
+    """Seconds a replica may spend on one shard (the first includes engine start) before it is
+    killed and the run fails with its log tail."""
+
+    on_empty: SamplePolicy = "drop"
+    """What the pair builder does with an empty sample: "drop" it or "keep" it."""
+
+    on_truncated: SamplePolicy = "drop"
+    """What the pair builder does with a sample cut by max_tokens: "drop" it or "keep" it."""
+
+    dtype: str = "auto"
+    """vLLM weight dtype: "auto" = the checkpoint's (fp32 SmolLM2 on CPU, bf16 on GPU presets)."""
+
+    def resolved_enforce_eager(self, on_gpu: bool) -> bool:
+        """The eager flag that will be used on this device."""
+        if self.enforce_eager == "auto":
+            return not on_gpu
+        return bool(self.enforce_eager)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for the sampler's settings file and sample provenance)."""
+        return asdict(self)
+
+    def validate(self) -> list[str]:
+        """One message per problem, each naming the `generation.<key>` to change; empty when valid."""
+        errors: list[str] = []
+        for key in ("tensor_parallel_size", "replicas", "n", "max_tokens", "prompts_per_shard", "cpu_kv_cache_gib"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                errors.append(f"generation.{key}: {value!r} must be a positive integer")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            errors.append(f"generation.seed: {self.seed!r} must be an integer")
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            errors.append(f"generation.temperature: {self.temperature!r} must be >= 0 (0 = greedy)")
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+            errors.append(f"generation.top_p: {self.top_p!r} is not in (0, 1]")
+        if not isinstance(self.gpu_memory_utilization, (int, float)) or not 0 < self.gpu_memory_utilization <= 1:
+            errors.append(f"generation.gpu_memory_utilization: {self.gpu_memory_utilization!r} is not in (0, 1]")
+        if self.enforce_eager not in ("auto", True, False):
+            errors.append(f"generation.enforce_eager: {self.enforce_eager!r} must be true, false or 'auto'")
+        if not isinstance(self.shard_timeout_s, (int, float)) or self.shard_timeout_s <= 0:
+            errors.append(f"generation.shard_timeout_s: {self.shard_timeout_s!r} must be > 0 seconds")
+        for key in ("on_empty", "on_truncated"):
+            if getattr(self, key) not in _POLICIES:
+                errors.append(f"generation.{key}: {getattr(self, key)!r} is not one of {_POLICIES}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            errors.append(f"generation.dtype: {self.dtype!r} is not one of auto, float32, bfloat16, float16")
+        if not Path(self.python).exists():
+            errors.append(f"generation.python: {self.python} does not exist; run `make setup-gen` or point "
+                          "it at an interpreter that has vLLM")
+        return errors

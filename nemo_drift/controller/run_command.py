@@ -1,0 +1,79 @@
+"""`nemo-drift run`: set up the run folder, pick the launcher, run the pipeline, then summarise
+(table, plots, report) and print where everything is."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nemo_drift.config.loader import to_yaml
+from nemo_drift.config.schema import DriftConfig
+from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.launcher import DryRunLauncher, Launcher, LocalLauncher
+
+
+def make_launcher(cfg: DriftConfig) -> Launcher:
+    """srun inside a SLURM allocation (`cluster.launcher=srun`), else local subprocesses/torchrun."""
+    launcher: Launcher
+    if cfg.cluster.launcher == "srun":
+        from nemo_drift.controller.srun import SrunLauncher
+
+        launcher = SrunLauncher(cfg.cluster, generation_tp=cfg.generation.tensor_parallel_size)
+    else:
+        launcher = LocalLauncher()
+    return DryRunLauncher(launcher) if cfg.run.dry_run else launcher
+
+
+def _train_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every training step of the run, tagged with its iteration (warm start = 0)."""
+    records = []
+    for train_dir in sorted(run_dir.glob("iter_*/train"), key=lambda p: int(p.parent.name[5:])):
+        path = train_dir / "metrics.jsonl"
+        if path.is_file():
+            it = int(train_dir.parent.name[5:])
+            records += [{**json.loads(line), "iteration": it} for line in path.read_text().splitlines() if line]
+    return records
+
+
+def summarise(ctx: RunContext) -> str:
+    """Summary table + training-dynamics plot + report.md; returns the table."""
+    from nemo_drift.eval.plots import plot_training_dynamics
+    from nemo_drift.eval.summary import format_table, iteration_rows
+
+    stats: dict[int, dict[str, Any]] = {}
+    metrics_path = ctx.run_dir / "metrics.jsonl"  # every stage's figures, also from earlier (resumed) runs
+    for line in metrics_path.read_text().splitlines() if metrics_path.is_file() else []:
+        rec = json.loads(line)
+        stats.setdefault(rec["iteration"], {}).update({k: v for k, v in rec.items() if k != "kind"})
+    records = _train_records(ctx.run_dir)
+    for rec in records:  # last-step DPO metrics per iteration into the summary rows
+        row = stats.setdefault(rec["iteration"], {"iteration": rec["iteration"]})
+        row.setdefault("loss_first", rec["loss"])
+        row.update({"loss_last": rec["loss"], **{k: rec[k] for k in rec if k.startswith("rewards/")}})
+    table = format_table(iteration_rows(list(stats.values())))
+    plots = plot_training_dynamics(records, ctx.run_dir / "plots")
+    report = [f"# Run {ctx.cfg.run.name}", "", f"method: {ctx.cfg.method.name}, model: {ctx.cfg.model.hf_path}",
+              "", table, "", *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots)]
+    (ctx.run_dir / "report.md").write_text("\n".join(report) + "\n")
+    return table
+
+
+def run_command(cfg: DriftConfig) -> dict[str, Any]:
+    """The whole `nemo-drift run`: returns where the final policy is."""
+    from nemo_drift.controller.pipeline import run
+
+    run_dir = Path(cfg.run.root).resolve() / cfg.run.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.yaml"
+    config_path.write_text(to_yaml(cfg))
+    ctx = RunContext(cfg=cfg, run_dir=run_dir, launcher=make_launcher(cfg), config_path=config_path,
+                     dry_run=cfg.run.dry_run)
+    result = run(ctx)
+    if cfg.run.dry_run:
+        return result
+    table = summarise(ctx)
+    print("\n" + table)
+    print(f"\nrun folder:   {run_dir}\nfinal policy: {result['checkpoint']} (Megatron)\n"
+          f"              {result['hf']} (Hugging Face)\nreport:       {run_dir / 'report.md'}\n"
+          f"plots:        {run_dir / 'plots'}")
+    return result

@@ -1,0 +1,59 @@
+"""Training-dynamics plots of a run, as in the DRIFT paper's Figure 5: DPO loss and the implicit
+chosen/rejected rewards per optimizer step, one segment per iteration (warm start = iteration 0).
+
+Input is the run's `metrics.jsonl` records (`iteration`, `step`, `loss`, `rewards/chosen`,
+`rewards/rejected`, ...); output is PNG files in `plots/`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+PANELS = (("loss", "DPO loss"), ("rewards/chosen", "chosen reward"), ("rewards/rejected", "rejected reward"),
+          ("rewards/accuracy", "preference accuracy"))
+
+
+def _series(records: Sequence[dict[str, Any]], key: str) -> dict[int, tuple[list[int], list[float]]]:
+    """iteration -> (global step, value) with steps made continuous across iterations."""
+    out: dict[int, tuple[list[int], list[float]]] = {}
+    offset, last_iter, last_step = 0, None, 0
+    for rec in records:
+        if key not in rec:
+            continue
+        it = int(rec.get("iteration", 0))
+        if last_iter is not None and it != last_iter:
+            offset += last_step
+        last_iter, last_step = it, int(rec["step"])
+        xs, ys = out.setdefault(it, ([], []))
+        xs.append(offset + int(rec["step"]))
+        ys.append(float(rec[key]))
+    return out
+
+
+def plot_training_dynamics(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write `training_dynamics.png` (4 panels) and return the written paths (empty without records)."""
+    train_records = [r for r in records if "loss" in r]
+    if not train_records:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for ax, (key, title) in zip(axes.flat, PANELS):
+        for it, (xs, ys) in sorted(_series(train_records, key).items()):
+            label = "warm start" if it == 0 else f"iteration {it}"
+            ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=label)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("optimizer step (across iterations)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("DPO training dynamics")
+    fig.tight_layout()
+    path = out_dir / "training_dynamics.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]

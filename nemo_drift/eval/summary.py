@@ -1,0 +1,30 @@
+"""The end-of-run summary: one row per iteration (pairs, skips, sample lengths, last-step DPO metrics),
+printed as a table and written to `report.md`."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+COLUMNS = (("iteration", "iter"), ("pairs", "pairs"), ("skipped", "skipped"), ("sample_tokens_mean", "sample tok"),
+           ("loss_first", "loss@1"), ("loss_last", "loss@end"), ("rewards/chosen", "chosen"),
+           ("rewards/rejected", "rejected"), ("rewards/margin", "margin"), ("rewards/accuracy", "acc"))
+
+
+def iteration_rows(iteration_stats: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows sorted by iteration (input: one dict per iteration as the controller collects them)."""
+    return sorted(iteration_stats, key=lambda r: r["iteration"])
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table (readable on the console too)."""
+    header = "| " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    body = ["| " + " | ".join(_fmt(row.get(key)) for key, _ in COLUMNS) + " |" for row in rows]
+    return "\n".join([header, rule, *body])

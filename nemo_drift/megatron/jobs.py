@@ -1,0 +1,115 @@
+"""The Megatron stage processes of `nemo-drift run`, one entry point for all of them:
+
+    python -m nemo_drift.megatron.jobs import    config=RUN/config.yaml out=DIR hf=HF_FOLDER
+    python -m nemo_drift.megatron.jobs export    config=... out=DIR checkpoint=POLICY template=HF_FOLDER
+    python -m nemo_drift.megatron.jobs reference config=... out=FILE checkpoint=POLICY tokens=TOKENS
+    python -m nemo_drift.megatron.jobs train     config=... out=DIR checkpoint=POLICY tokens=TOKENS [ref=FILE]
+                                                 epochs=N iteration=K
+    python -m nemo_drift.megatron.jobs parity    config=... out=DIR hf=HF_FOLDER checkpoint=POLICY
+
+Run on one process, under torchrun, or under srun (ranks come from the environment, see
+nemo_drift.runtime). `config` is the resolved run config the controller saved; everything else is a
+path. POLICY is a checkpoint folder or a stage folder holding one (`resolve_checkpoint`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from nemo_drift.config.schema import DriftConfig
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """The Megatron checkpoint in `path`: itself, its `checkpoint/` child, or the latest training save."""
+    from nemo_drift.megatron import checkpoint as ckpt
+
+    for candidate in (path, path / "checkpoint"):
+        if (candidate / "metadata.json").is_file():
+            return candidate
+    latest = ckpt.latest_checkpoint(path)
+    if latest is None:
+        raise FileNotFoundError(f"no Megatron checkpoint in {path}")
+    return latest
+
+
+def _import(cfg: DriftConfig, out: Path, hf: str) -> None:
+    from nemo_drift.megatron.export import import_from_hf
+
+    import_from_hf(hf, out, cfg.model)
+
+
+def _export(cfg: DriftConfig, out: Path, checkpoint: str, template: str) -> None:
+    from nemo_drift.megatron.export import export_to_hf
+
+    stats = export_to_hf(resolve_checkpoint(Path(checkpoint)), template, out, cfg.model, show_progress=True)
+    print(f"exported {out} in {stats.seconds:.1f}s", flush=True)
+
+
+def _reference(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str) -> None:
+    import torch.distributed as dist
+    from megatron.core import parallel_state as ps
+
+    from nemo_drift.megatron.reference import compute_reference_logps, read_tokenized_pairs, write_ref_logps
+    from nemo_drift.megatron.train_entry import build_policy, pad_token_id, reference_microbatches
+    from nemo_drift.runtime import init_distributed
+
+    model = cfg.model
+    init_distributed(model.tensor_model_parallel_size, model.pipeline_model_parallel_size,
+                     model.context_parallel_size, seed=cfg.trainer.seed)
+    pairs = read_tokenized_pairs(Path(tokens))
+    chunks = build_policy(resolve_checkpoint(Path(checkpoint)), model, for_training=False)
+    device = next(chunks[0].parameters()).device
+    values = {}
+    for group in reference_microbatches(pairs, cfg.trainer, model.seq_length, pad_token_id(model),
+                                        ps.get_data_parallel_rank(), ps.get_data_parallel_world_size(), device):
+        values.update(compute_reference_logps(chunks, group))
+    if dist.get_rank() == 0:
+        write_ref_logps(out, (values[p.id] for p in pairs))
+    dist.barrier()
+
+
+def _train(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str, epochs: str, iteration: str,
+           ref: Optional[str] = None) -> None:
+    from nemo_drift.megatron.train_entry import run_training
+
+    trainer = dataclasses.replace(cfg.trainer, epochs=int(epochs),
+                                  wandb_run_name=f"{cfg.run.name}-iter{iteration}")
+    run_training(tokens, resolve_checkpoint(Path(checkpoint)), out, cfg.model, trainer,
+                 ref_path=Path(ref) if ref else None)
+
+
+def _parity(cfg: DriftConfig, out: Path, hf: str, checkpoint: str) -> None:
+    from nemo_drift.megatron.parity import check_parity
+
+    out.mkdir(parents=True, exist_ok=True)
+    report = check_parity(hf, out, cfg.model, cfg.generation, score_model_dir=cfg.model.hf_path,
+                          checkpoint_dir=resolve_checkpoint(Path(checkpoint)))
+    if report is not None:
+        print(json.dumps(dataclasses.asdict(report), indent=2), flush=True)
+        report.raise_if_off()
+
+
+JOBS: dict[str, Callable[..., None]] = {"import": _import, "export": _export, "reference": _reference,
+                                        "train": _train, "parity": _parity}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from nemo_drift.config.loader import load_config_file
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in JOBS:
+        print(f"usage: python -m nemo_drift.megatron.jobs {{{'|'.join(JOBS)}}} config=... out=... [key=path ...]",
+              file=sys.stderr)
+        return 2
+    job, pairs = args[0], dict(a.split("=", 1) for a in args[1:])
+    cfg = load_config_file(Path(pairs.pop("config")))
+    out = Path(pairs.pop("out"))
+    JOBS[job](cfg, out, **pairs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`nemo-drift plan`: print the plan of a config, exit 1 (naming each setting) when it cannot work.
+
+    nemo-drift plan model=qwen2_5_14b cluster=slurm_h100          # once the schema has `cluster`
+    python -m nemo_drift.planner qwen2_5_14b slurm_h100 trainer.micro_batch_size=2   # works today
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional, Sequence
+
+from nemo_drift.planner.inputs import PlanInputs, inputs_from_config, load_plan_inputs
+from nemo_drift.planner.memory import GIB
+from nemo_drift.planner.plan import Plan, make_plan
+
+
+def _gib(value: float) -> str:
+    return f"{value / GIB:7.2f} GiB"
+
+
+def format_plan(plan: Plan, inp: PlanInputs) -> str:
+    """Human-readable plan (every assumption printed next to the figure it drives)."""
+    a, c = plan.arch, inp.cluster
+    lines = [f"model: {inp.model.hf_path}  ({a.num_params() / 1e9:.2f}B params, {a.num_layers} layers, "
+             f"{a.num_attention_heads} heads / {a.kv_heads} KV groups; shape from {a.source})",
+             f"GPUs: {plan.gpus} = {c.nodes} node(s) x {c.gpus_per_node} ({c.gpu_memory_gib:g} GiB, "
+             f"{c.memory_headroom_gib:g} GiB kept free)" if c.on_gpu else f"CPU: {plan.gpus} gloo rank(s)",
+             f"training layout: TP {plan.tp} x PP {plan.pp} x DP {plan.dp}"]
+    if plan.layout is None or plan.train is None or plan.vllm is None or plan.time is None:
+        return "\n".join(lines)
+    lay, t, v, tm = plan.layout, plan.train, plan.vllm, plan.time
+    tr = inp.trainer
+    lines[-1] += (f", sequence parallel {lay.sequence_parallel}, recompute {lay.recompute}, distributed optimizer "
+                  f"{lay.distributed_optimizer}, {'bf16' if lay.dtype_bytes == 2 else 'fp32'}")
+    lines += [f"batch: {tr.micro_batch_size} pair(s)/micro-batch x {lay.num_microbatches} micro-batches x DP {plan.dp} "
+              f"= {tr.global_batch_size} pairs/step; {tr.global_batch_size} pairs x 2 seqs x {lay.seq_length} tokens "
+              f"= {plan.tokens_per_step:,} tokens/step",
+              "training memory per GPU (largest pipeline stage):",
+              f"  weights          {_gib(t.weights)}   ({t.params / 1e9:.3f}B params on this GPU)",
+              f"  grads (fp32)     {_gib(t.grads)}",
+              f"  optimizer        {_gib(t.optimizer)}   ({'sharded over DP ' + str(plan.dp) if lay.distributed_optimizer else 'not sharded'})",
+              f"  activations      {_gib(t.activations)}   (no recompute {_gib(t.activations_no_recompute).strip()}, "
+              f"full recompute {_gib(t.activations_full_recompute).strip()})",
+              f"  logits + logp    {_gib(t.logits)}",
+              f"  reference model  {_gib(t.reference_model)}   (trainer.reference={tr.reference}; "
+              f"precomputed pass peaks at {_gib(t.reference_pass).strip()})",
+              f"  total            {_gib(t.total)}   of {_gib(plan.usable_bytes).strip()} usable",
+              f"vLLM per GPU: {plan.vllm_replicas} replica(s) x TP {inp.generation.tensor_parallel_size}; weights "
+              f"{_gib(v.weights).strip()}, KV cache {_gib(v.kv_cache).strip()} ({v.kv_bytes_per_token:,} B/token) "
+              f"-> {v.max_sequences} concurrent sequences of {c.plan_prompt_tokens}+{inp.generation.max_tokens} tokens",
+              f"time per iteration ({c.plan_pairs:,} pairs; assumptions: train MFU {c.train_mfu}, decode MFU "
+              f"{c.generation_mfu}, peak {c.peak_tflops:g} TFLOP/s, export {c.export_gb_per_s} GB/s per MP rank):",
+              f"  export {tm.export_s / 60:6.1f} min | generate {tm.generate_s / 60:6.1f} min "
+              f"({tm.generate_tokens_per_s:,.0f} tok/s) | reference {tm.reference_s / 60:6.1f} min | "
+              f"train {tm.train_s / 60:6.1f} min ({tm.train_tokens_per_s:,.0f} tok/s) | total {tm.total_s / 3600:.2f} h"]
+    return "\n".join(lines)
+
+
+def plan_inputs(inp: PlanInputs, out: Any = None) -> int:
+    """Print the plan of `inp`; 0 when it can run, 1 with one line per refusal otherwise."""
+    out = out or sys.stdout
+    try:
+        plan = make_plan(inp)
+    except ValueError as err:
+        print(f"plan refused:\n  - {err}", file=out)
+        return 1
+    print(format_plan(plan, inp), file=out)
+    if plan.refusals:
+        print("plan refused:\n" + "\n".join(f"  - {r}" for r in plan.refusals), file=out)
+        return 1
+    print("plan ok", file=out)
+    return 0
+
+
+def plan_command(cfg: Any) -> int:
+    """`nemo-drift plan` on a loaded DriftConfig: prints, returns the exit code."""
+    return plan_inputs(inputs_from_config(cfg))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m nemo_drift.planner MODEL_PRESET [CLUSTER_PRESET] [key=value ...]`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if args else 2
+    preset, rest = args[0], args[1:]
+    cluster = rest.pop(0) if rest and "=" not in rest[0] else None
+    return plan_inputs(load_plan_inputs(preset, cluster, rest))

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# DRIFT on qwen2_5_14b (TP4 x DP2, planned 55.8 GiB/GPU, ~0.7 h per iteration): 1 node(s) x 8 H100 80GB. Plan first: python -m nemo_drift.planner qwen2_5_14b slurm_h100
+#   sbatch slurm/drift_14b.sh method=drift ++trainer.lr=5e-7          # any config override passes through
+#   NEMO_DRIFT_CONTAINER_IMAGE=nvcr.io/nvidia/pytorch:25.09-py3 sbatch slurm/drift_14b.sh
+#   bash slurm/drift_14b.sh --dry-run                                  # print every srun line, run nothing
+#SBATCH --job-name=drift-14b
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=8
+#SBATCH --gpus-per-node=8
+#SBATCH --exclusive
+#SBATCH --time=16:00:00
+#SBATCH --output=slurm-%x-%j.out
+MODEL_PRESET=qwen2_5_14b
+# shellcheck source=slurm/common.sh
+source "${NEMO_DRIFT_REPO:-${SLURM_SUBMIT_DIR:-$PWD}}/slurm/common.sh"
