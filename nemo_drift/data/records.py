@@ -120,6 +120,7 @@ class Reject:
 
 
 T = TypeVar("T")
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 _NESTED: dict[type, dict[str, type]] = {
     DsatExample: {"provenance": Provenance},
@@ -130,8 +131,16 @@ _NESTED: dict[type, dict[str, type]] = {
 
 
 def to_dict(record: Any) -> dict[str, Any]:
-    """A record as a JSON-ready dict, with ``schema_version`` first."""
-    return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(record)}
+    """A record as a JSON-ready dict, with ``schema_version`` first.
+
+    Shallow on purpose (messages and meta are already plain JSON): `dataclasses.asdict` deep-copies
+    every message and was the largest cost of `prepare`.
+    """
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        data[f.name] = vars(value) if dataclasses.is_dataclass(value) else value
+    return data
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -166,7 +175,7 @@ class JsonlWriter:
 
     def write(self, record: Any) -> None:
         """Append one record (a dataclass instance)."""
-        self._fh.write(json.dumps(to_dict(record), ensure_ascii=False) + "\n")
+        self._fh.write(_ENCODER.encode(to_dict(record)) + "\n")
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -199,3 +208,14 @@ def iter_jsonl(path: Path | str, cls: type[T]) -> Iterator[T]:
 def read_jsonl(path: Path | str, cls: type[T]) -> list[T]:
     """All records of type ``cls`` in ``path``."""
     return list(iter_jsonl(path, cls))
+
+
+def write_json(path: Path | str, data: Any) -> None:
+    """Write one JSON document atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.replace(tmp, path)

@@ -40,10 +40,20 @@ class RawRow:
     """0-based index: array item, JSONL line, or dataset row."""
     value: Any
     """The parsed JSON value (None when ``problem`` is set and nothing could be parsed)."""
-    snippet: str
-    """The first characters of the raw row, for the rejects file."""
+    raw_text: str | None = None
+    """The raw line when the source has one (JSONL); else the snippet is rebuilt from ``value``."""
     problem: tuple[str, str] | None = None
     """(reason code, detail) when the row is unusable."""
+    snippet_chars: int = 300
+
+    @property
+    def snippet(self) -> str:
+        """The first characters of the raw row, for the rejects file (built only when needed)."""
+        if self.raw_text is not None:
+            return self.raw_text[: self.snippet_chars]
+        if self.value is None:
+            return ""
+        return json.dumps(self.value, ensure_ascii=False, default=str)[: self.snippet_chars]
 
 
 class _Utf8Guard:
@@ -72,11 +82,6 @@ def _has_mark(value: Any) -> bool:
     return False
 
 
-def _snippet(value: Any, chars: int) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text[:chars]
-
-
 def iter_json_array(path: Path, snippet_chars: int = 300, buf_size: int = 1 << 18) -> Iterator[RawRow]:
     """Stream the items of a top-level JSON array in constant memory.
 
@@ -92,10 +97,10 @@ def iter_json_array(path: Path, snippet_chars: int = 300, buf_size: int = 1 << 1
                 problem = None
                 if guard.marks and _has_mark(value):
                     problem = ("non_utf8", "row contains bytes that are not valid UTF-8")
-                yield RawRow(name, index, value, _snippet(value, snippet_chars), problem)
+                yield RawRow(name, index, value, None, problem, snippet_chars)
         except ijson.JSONError as exc:
             detail = f"JSON syntax error after row {index}: {exc}; the rest of the file could not be read"
-            yield RawRow(name, index + 1, None, "", ("json_syntax_error", detail))
+            yield RawRow(name, index + 1, None, None, ("json_syntax_error", detail))
 
 
 def iter_jsonl(path: Path, snippet_chars: int = 300) -> Iterator[RawRow]:
@@ -108,15 +113,15 @@ def iter_jsonl(path: Path, snippet_chars: int = 300) -> Iterator[RawRow]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                text = raw.decode("utf-8", errors="replace")[:snippet_chars]
-                yield RawRow(name, index, None, text, ("non_utf8", f"line is not valid UTF-8: {exc.reason}"))
+                text = raw.decode("utf-8", errors="replace")
+                yield RawRow(name, index, None, text, ("non_utf8", f"line is not valid UTF-8: {exc.reason}"), snippet_chars)
                 continue
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RawRow(name, index, None, line[:snippet_chars], ("malformed_json", f"line is not JSON: {exc}"))
+                yield RawRow(name, index, None, line, ("malformed_json", f"line is not JSON: {exc}"), snippet_chars)
                 continue
-            yield RawRow(name, index, value, line[:snippet_chars])
+            yield RawRow(name, index, value, line, None, snippet_chars)
 
 
 def iter_parquet(path: Path, snippet_chars: int = 300) -> Iterator[RawRow]:
@@ -126,7 +131,7 @@ def iter_parquet(path: Path, snippet_chars: int = 300) -> Iterator[RawRow]:
     index = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
         for value in batch.to_pylist():
-            yield RawRow(str(path), index, value, _snippet(value, snippet_chars))
+            yield RawRow(str(path), index, value, snippet_chars=snippet_chars)
             index += 1
 
 
@@ -142,7 +147,7 @@ def iter_hub(name: str, split: str, snippet_chars: int = 300) -> Iterator[RawRow
             f"dataset (split {split!r}, data.hf_split) failed: {type(exc).__name__}: {exc}"
         ) from exc
     for index, value in enumerate(dataset):
-        yield RawRow(f"hf:{name}", index, value, _snippet(value, snippet_chars))
+        yield RawRow(f"hf:{name}", index, value, snippet_chars=snippet_chars)
 
 
 def container_kind(path: Path) -> str:
@@ -175,6 +180,8 @@ def resolve_source(source: str) -> list[str]:
         if not files:
             raise FileNotFoundError(f"data.source: directory {path} holds no {'/'.join(LOCAL_SUFFIXES)} files")
         return files
+    if source.startswith(("/", "./", "../", "~")) or path.suffix in LOCAL_SUFFIXES:
+        raise FileNotFoundError(f"data.source: {source} does not exist")
     return [f"hf:{source}"]
 
 

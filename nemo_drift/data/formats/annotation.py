@@ -62,7 +62,7 @@ def _conversation(group: list[RawRow]) -> Item:
     except RowError as err:
         return row_reject(first, err.reason, err.detail, conv_id, n_rows=len(group))
     provenance = Provenance(first.source_file, NAME, first.row, conv_id)
-    return Conversation(conv_id, messages, provenance, first.snippet, n_rows=len(group))
+    return Conversation(conv_id, messages, provenance, first, n_rows=len(group))
 
 
 def parse(rows: Iterable[RawRow]) -> Iterator[Item]:

@@ -48,7 +48,7 @@ def _parse_row(row: RawRow) -> Conversation:
     if not messages:
         raise RowError("empty_conversation", "field 'messages' is empty")
     provenance = Provenance(row.source_file, NAME, row.row, str(conv_id))
-    return Conversation(str(conv_id), parse_messages(messages, "messages"), provenance, row.snippet)
+    return Conversation(str(conv_id), parse_messages(messages, "messages"), provenance, row)
 
 
 def parse(rows: Iterable[RawRow]) -> Iterator[Item]:

@@ -26,8 +26,13 @@ class Conversation:
     messages: list[dict[str, str]]
     """``role``, ``content`` and, on user messages, optional ``feedback``."""
     provenance: Provenance
-    snippet: str
+    source_row: RawRow | None
+    """The first input row (its snippet goes into a reject)."""
     n_rows: int = 1
+
+    @property
+    def snippet(self) -> str:
+        return self.source_row.snippet if self.source_row is not None else ""
 
 
 @dataclass
@@ -41,8 +46,12 @@ class SourcePair:
     feedback: str
     preference: str | None
     provenance: Provenance
-    snippet: str
+    source_row: RawRow | None
     n_rows: int = 1
+
+    @property
+    def snippet(self) -> str:
+        return self.source_row.snippet if self.source_row is not None else ""
 
 
 Item = Union[Conversation, SourcePair, Reject]

@@ -33,7 +33,7 @@ def _pair(row: RawRow, fmt: str, context: list[Message], rejected: str, chosen: 
           feedback: str = "", preference: str | None = None) -> SourcePair:
     pair_id = _row_id(row.value, context, rejected, chosen)
     provenance = Provenance(row.source_file, fmt, row.row, pair_id)
-    return SourcePair(pair_id, context, rejected, chosen, feedback, preference, provenance, row.snippet)
+    return SourcePair(pair_id, context, rejected, chosen, feedback, preference, provenance, row)
 
 
 def _sharegpt_turn(item: Any, where: str) -> Message:

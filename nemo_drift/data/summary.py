@@ -1,0 +1,74 @@
+"""The account `prepare` gives of its input: what was read, what it became, what was rejected and why."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PrepareSummary:
+    """Counts of one `prepare` run; `check()` proves nothing was lost (rows in = used + rejected)."""
+
+    source: str
+    formats: dict[str, str] = field(default_factory=dict)
+    """Input file (or hf:<name>) -> format it was read as."""
+    rows_in: int = 0
+    """Raw rows the row sources yielded (array items, JSONL lines, dataset rows)."""
+    rows_used: int = 0
+    """Rows of conversations/pairs that were accepted (whether or not they had labels)."""
+    rows_rejected: int = 0
+    """Rows covered by entries of rejects.jsonl."""
+    conversations_read: int = 0
+    """Conversations (or pairs, for pair formats) formed from the rows."""
+    conversations_used: int = 0
+    conversations_rejected: int = 0
+    conversations_unlabelled: int = 0
+    """Accepted conversations without any SAT/DSAT label (they yield no record)."""
+    dsat: int = 0
+    dsat_heldout: int = 0
+    sat: int = 0
+    sat_heldout: int = 0
+    seed: int = 0
+    heldout_prompts: int = 0
+    unreadable_tails: int = 0
+    """Files whose end could not be parsed (JSON syntax error): rows after it are not counted."""
+    rejects_by_reason: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def check(self) -> list[str]:
+        """Empty when the counts add up; else one message per mismatch."""
+        problems = []
+        if self.rows_in != self.rows_used + self.rows_rejected:
+            problems.append(f"rows: {self.rows_in} read != {self.rows_used} used + {self.rows_rejected} rejected")
+        if self.conversations_read != self.conversations_used + self.conversations_rejected:
+            problems.append(
+                f"conversations: {self.conversations_read} read != {self.conversations_used} used "
+                f"+ {self.conversations_rejected} rejected"
+            )
+        return problems
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, for summary.json."""
+        data = {k: v for k, v in self.__dict__.items() if k != "rejects_by_reason"}
+        data["rejects_by_reason"] = dict(sorted(self.rejects_by_reason.items()))
+        data["counts_add_up"] = not self.check()
+        return data
+
+    def format_table(self) -> str:
+        """A few aligned lines for the console."""
+        verdict = "counts add up" if not self.check() else "COUNTS DO NOT ADD UP: " + "; ".join(self.check())
+        fmts = ", ".join(sorted(set(self.formats.values()))) or "-"
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.rejects_by_reason.items())) or "none"
+        lines = [
+            f"source         {self.source} ({fmts}, {len(self.formats)} input(s), {self.seconds:.1f}s)",
+            f"rows           read {self.rows_in:,}  used {self.rows_used:,}  rejected {self.rows_rejected:,}",
+            f"conversations  read {self.conversations_read:,}  used {self.conversations_used:,} "
+            f"({self.conversations_unlabelled:,} unlabelled)  rejected {self.conversations_rejected:,}",
+            f"records        DSAT {self.dsat:,} ({self.dsat_heldout:,} held out)  SAT {self.sat:,} "
+            f"({self.sat_heldout:,} held out)  seed pairs {self.seed:,}  held-out prompts {self.heldout_prompts:,}",
+            f"rejects        {reasons}",
+            f"check          {verdict}",
+        ]
+        if self.unreadable_tails:
+            lines.append(f"warning        {self.unreadable_tails} file(s) cut short by a JSON syntax error (see rejects)")
+        return "\n".join(lines)
