@@ -19,6 +19,15 @@ from typing import Any
 _TE_NAMES = ("transformer_engine", "transformer_engine.pytorch")
 
 
+class _PlaceholderMeta(type):
+    """Any attribute of a placeholder class is another placeholder class (te.ops.Sequential, ...)."""
+
+    def __getattr__(cls, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _PlaceholderMeta(attr, (), {"__module__": cls.__module__})
+
+
 def _stub_module(name: str) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None, is_package=True)
@@ -27,7 +36,7 @@ def _stub_module(name: str) -> types.ModuleType:
     def __getattr__(attr: str) -> Any:  # any class/function TE would provide: an inert placeholder class
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return type(attr, (), {"__module__": name})
+        return _PlaceholderMeta(attr, (), {"__module__": name})
 
     module.__getattr__ = __getattr__  # type: ignore[attr-defined]
     return module
@@ -51,6 +60,8 @@ def import_auto_bridge() -> type:
     import megatron.core  # noqa: F401  (its HAVE_TE flags are computed without the stub)
     import megatron.core.models.gpt.gpt_layer_specs  # noqa: F401
     import megatron.core.transformer.transformer_layer  # noqa: F401
+    import megatron.core.models.hybrid.hybrid_layer_specs  # noqa: F401  (builds TE specs at import if HAVE_TE)
+    import megatron.training  # noqa: F401  (the bridge imports it; it imports the hybrid specs above)
 
     before = _te_flags_snapshot()
     for name in _TE_NAMES:

@@ -1,5 +1,7 @@
 """Run megatron-core on a CPU-only machine: narrow patches, scoped to `megatron.core.*` modules.
 
+(Plus two modules outside megatron.core that the bridge uses on CPU paths, see SCOPES.)
+
 megatron-core 0.19.2 hard-codes CUDA in places a CPU run reaches (measured facts and upstream lines in
 /work/shared/notes/megatron-on-cpu.md, "What needs a narrow patch on CPU"):
 - models/common/embeddings/rotary_pos_embedding.py:162 moves inv_freq to torch.cuda.current_device();
@@ -36,7 +38,12 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-SCOPE = "megatron.core"
+# megatron.core, plus two modules outside it that reach CUDA on our CPU paths:
+# - megatron/bridge/models/conversion/param_mapping.py:1297-1298 (ReplicatedMapping.hf_to_megatron calls
+#   torch.cuda.current_device() when loading HF weights at TP > 1);
+# - megatron/training/models/dist_utils.py:303-306 (the DDP wrap used by the bridge's
+#   provide_distributed_model(wrap_with_ddp=True) creates a torch.cuda.Stream and enters it).
+SCOPES = ("megatron.core", "megatron.bridge.models.conversion.param_mapping", "megatron.training.models.dist_utils")
 _FACTORIES = (
     "zeros", "ones", "empty", "full", "tensor", "as_tensor", "arange", "rand", "randn", "randint",
     "randperm", "eye", "linspace", "zeros_like", "ones_like", "empty_like", "full_like", "empty_strided",
@@ -142,7 +149,7 @@ def torch_proxy() -> types.ModuleType:
 
 
 def _patch_module(module: types.ModuleType) -> None:
-    if module.__name__.startswith(SCOPE) and module.__dict__.get("torch") is torch:
+    if module.__name__.startswith(SCOPES) and module.__dict__.get("torch") is torch:
         module.torch = _PROXY  # type: ignore[attr-defined]
 
 
@@ -150,7 +157,7 @@ class _ScopeFinder(importlib.abc.MetaPathFinder):
     """Gives megatron.core modules imported after `apply_cpu_support()` the torch proxy too."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith(SCOPE):
+        if not fullname.startswith(SCOPES):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -229,7 +236,7 @@ def apply_cpu_support() -> bool:
 
     sys.meta_path.insert(0, _ScopeFinder())
     for name, module in list(sys.modules.items()):
-        if name.startswith(SCOPE) and isinstance(module, types.ModuleType):
+        if name.startswith(SCOPES) and isinstance(module, types.ModuleType):
             _patch_module(module)
     _patch_language_module()
     _patch_rng_state_functions()

@@ -1,0 +1,26 @@
+"""ModelConfig.validate: one message per problem, each naming the key."""
+from __future__ import annotations
+
+from nemo_drift.config.model import ModelConfig
+
+
+def test_valid_default_for_tiny_qwen(tiny_qwen_path):
+    assert ModelConfig(hf_path=str(tiny_qwen_path), seq_length=512).validate(world_size=2) == []
+
+
+def test_messages_name_the_key(tiny_qwen_path):
+    cfg = ModelConfig(hf_path=str(tiny_qwen_path), tensor_model_parallel_size=3, pipeline_model_parallel_size=3,
+                      precision="fp16", fp8="e5m2", attention_backend="flash", seq_length=8192)
+    errors = cfg.validate(world_size=4)
+    assert "model.tensor_model_parallel_size: 3 does not divide num_attention_heads 4" in errors
+    assert "model.pipeline_model_parallel_size: 3 does not divide num_hidden_layers 2" in errors
+    for key in ("model.precision", "model.fp8", "model.attention_backend", "model.seq_length"):
+        assert any(e.startswith(key + ":") for e in errors), (key, errors)
+    assert any("does not divide the world size 4" in e for e in errors)
+
+
+def test_te_only_features_without_te(tiny_qwen_path):
+    cfg = ModelConfig(hf_path=str(tiny_qwen_path), tensor_model_parallel_size=2, sequence_parallel=True,
+                      context_parallel_size=2, fp8="hybrid")
+    keys = {e.split(":")[0] for e in cfg.validate()}
+    assert {"model.sequence_parallel", "model.context_parallel_size", "model.fp8"} <= keys
