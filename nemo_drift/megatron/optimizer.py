@@ -106,19 +106,50 @@ def _inner_optimizers(optimizer: Any) -> list[Any]:
 
 
 def _install_rmsprop(optimizer: Any, cfg: TrainerConfig) -> None:
-    """Replace each wrapper's inner torch optimizer by RMSprop over the same param-group dicts."""
+    """Replace each wrapper's inner torch optimizer by RMSprop over the same param-group dicts.
+
+    The groups are handed over as they are, not re-validated by torch's constructor: under the
+    distributed optimizer they hold views into the fp32 main-parameter shards (non-leaf tensors, which
+    `Optimizer.add_param_group` refuses; seen on an H100).
+    """
     for wrapper in _inner_optimizers(optimizer):
         inner = getattr(wrapper, "optimizer", None)
         if inner is None:  # a rank with no trainable parameters keeps its stub
             continue
         groups = inner.param_groups
-        for group in groups:  # Adam-only keys are dropped so RMSprop's defaults apply
+        for group in groups:  # Adam-only keys are dropped so RMSprop's settings apply
             for key in ("betas", "amsgrad", "foreach", "maximize", "capturable", "differentiable", "fused",
                         "decoupled_weight_decay", "bias_correction", "adam_w_mode"):
                 group.pop(key, None)
             group["alpha"], group["eps"], group["momentum"] = cfg.rmsprop_alpha, cfg.eps, 0.0
-        wrapper.optimizer = RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=cfg.eps,
-                                    weight_decay=cfg.weight_decay)
+        rmsprop = RMSprop([torch.zeros(1, requires_grad=True)], lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=cfg.eps,
+                          weight_decay=cfg.weight_decay)
+        rmsprop.param_groups = groups
+        wrapper.optimizer = rmsprop
+
+
+def wrap_ddp(chunks: list[torch.nn.Module], cfg: Optional[TrainerConfig] = None) -> list[torch.nn.Module]:
+    """Chunks wrapped in megatron's DistributedDataParallel (those already wrapped are kept).
+
+    megatron's optimizer needs DDP's contiguous grad buffers (notes/megatron-on-cpu.md, "Optimizer").
+    We wrap here rather than through Megatron-Bridge's `provide_distributed_model(wrap_with_ddp=True)`,
+    whose `megatron.training` DDP helper creates a `torch.cuda.Stream()` (dist_utils.py:303) and fails
+    on CPU. fp32 grad accumulation; the DDP buffers are laid out for the distributed optimizer when
+    `cfg` (default settings when None) resolves to it, as megatron requires both to agree.
+    """
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+    from megatron.core.utils import get_model_config
+
+    setting = (cfg or TrainerConfig()).use_distributed_optimizer
+    distributed, _ = resolve_distributed_optimizer(setting, torch.cuda.is_available())
+    wrapped = []
+    for chunk in chunks:
+        if isinstance(chunk, DistributedDataParallel):
+            wrapped.append(chunk)
+            continue
+        ddp_config = DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=distributed)
+        wrapped.append(DistributedDataParallel(get_model_config(chunk), ddp_config, chunk))
+    return wrapped
 
 
 def build_optimizer(model_chunks: list[torch.nn.Module], cfg: TrainerConfig) -> Any:
@@ -137,6 +168,22 @@ def build_optimizer(model_chunks: list[torch.nn.Module], cfg: TrainerConfig) -> 
     if cfg.optimizer == "rmsprop":
         _install_rmsprop(optimizer, cfg)
     return optimizer
+
+
+def prepare_for_load(optimizer: Any) -> None:
+    """Give a fresh distributed optimizer per-parameter state before a checkpoint is loaded into it.
+
+    megatron's DistributedOptimizer.state_dict() (called by sharded_state_dict(is_loading=True))
+    asserts one common 'step' over the state (distrib_optimizer.py:839), which a never-stepped
+    optimizer does not have; upstream's own `_init_optimizer_states_with_dummy_values` (a zero-grad
+    step, whose values the load then overwrites) fills it. Seen on an H100; a no-op on CPU, where the
+    distributed optimizer is not used.
+    """
+    for wrapper in _inner_optimizers(optimizer):
+        inner = getattr(wrapper, "optimizer", None)
+        init = getattr(wrapper, "_init_optimizer_states_with_dummy_values", None)
+        if inner is not None and init is not None and len(inner.state) == 0:
+            init()
 
 
 # --- CPU gradient norm and clipping -------------------------------------------------------------

@@ -1,0 +1,213 @@
+"""`nemo-drift train`: one DPO training job, tokenized pairs in, Megatron checkpoint out.
+
+    torchrun --nproc_per_node 2 -m nemo_drift.megatron.train_entry pairs=run/pairs.jsonl \
+        init=.cache/models/tiny-qwen2 out=run/train model.hf_path=.cache/models/tiny-qwen2 \
+        model.tensor_model_parallel_size=2 trainer.lr=5e-7 trainer.loss=rpo
+
+Steps: check every setting (before any work), start distributed, build the policy from `init` (a
+Hugging Face folder or a Megatron checkpoint folder), get the reference log-probs (the stored file
+next to the pairs when it is there, else one forward-only pass, written beside the pairs), train,
+checkpoint to `out`. File formats: see reference.py.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from nemo_drift.config.model import ModelConfig
+from nemo_drift.config.trainer import TrainerConfig
+from nemo_drift.megatron.optimizer import wrap_ddp
+from nemo_drift.megatron.reference import (RefLogps, compute_reference_logps, read_ref_logps, read_tokenized_pairs,
+                                           ref_logps_path, write_ref_logps)
+from nemo_drift.megatron.trainer import TrainResult, latest_checkpoint, make_microbatch, to_device, train, unwrap
+
+logger = logging.getLogger(__name__)
+
+
+def is_megatron_checkpoint(path: Path) -> bool:
+    """A Megatron checkpoint folder (what checkpoint.py writes) rather than a Hugging Face folder."""
+    return latest_checkpoint(Path(path)) is not None
+
+
+def pad_token_id(model_cfg: ModelConfig) -> int:
+    """Padding id from the model's config.json (any id works: padded positions are masked out)."""
+    hf = model_cfg.hf_config() or {}
+    for key in ("pad_token_id", "eos_token_id"):
+        value = hf.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def check_settings(model_cfg: ModelConfig, trainer_cfg: TrainerConfig, world_size: int,
+                   pairs_path: Path, init_path: Path) -> list[str]:
+    """Every problem with the inputs and settings, one message each (checked before any work)."""
+    errors = model_cfg.validate(world_size)
+    mp = model_cfg.tensor_model_parallel_size * model_cfg.pipeline_model_parallel_size * model_cfg.context_parallel_size
+    dp = world_size // mp if mp > 0 and world_size % mp == 0 else None
+    errors += trainer_cfg.validate(dp)
+    if not Path(pairs_path).is_file():
+        errors.append(f"pairs: {pairs_path} is not a file (tokenized pairs JSONL, see nemo_drift/megatron/reference.py)")
+    if not Path(init_path).exists():
+        errors.append(f"init: {init_path} does not exist (a Hugging Face folder or a Megatron checkpoint)")
+    if trainer_cfg.reference_model == "base" and trainer_cfg.reference_path and not Path(trainer_cfg.reference_path).exists():
+        errors.append(f"trainer.reference_path: {trainer_cfg.reference_path} does not exist")
+    return errors
+
+
+def build_policy(init_path: Path, model_cfg: ModelConfig, for_training: bool,
+                 trainer_cfg: Optional[TrainerConfig] = None) -> list[Any]:
+    """Model chunks initialised from an HF folder or a Megatron checkpoint (weights only)."""
+    from nemo_drift.megatron import checkpoint as ckpt
+    from nemo_drift.megatron.model import build_model
+
+    if is_megatron_checkpoint(init_path):
+        built = build_model(model_cfg.hf_path, model_cfg, load_weights=False, for_training=for_training,
+                            wrap_with_ddp=False)
+        ckpt.load_checkpoint(latest_checkpoint(Path(init_path)), unwrap(built.chunks), None, load_rng=False)
+    else:
+        built = build_model(str(init_path), model_cfg, load_weights=True, for_training=for_training,
+                            wrap_with_ddp=False)
+    chunks = list(built.chunks)
+    return wrap_ddp(chunks, trainer_cfg) if for_training else chunks
+
+
+def reference_microbatches(pairs: Sequence[Any], trainer_cfg: TrainerConfig, seq_length: int, pad_id: int,
+                           dp_rank: int, dp_size: int, device: Any) -> list[list[dict[str, Any]]]:
+    """This rank's share of all pairs (pairs dp_rank, dp_rank + dp, ...) in groups of equal-shape
+    micro-batches (full micro-batches, then the remainder), one pipeline pass per group."""
+    mine = list(pairs[dp_rank::dp_size])
+    mbs = trainer_cfg.micro_batch_size
+    full = len(mine) - len(mine) % mbs
+    groups = [[mine[i:i + mbs] for i in range(0, full, mbs)]]
+    if full < len(mine):
+        groups.append([mine[full:]])
+    return [[to_device(make_microbatch(chunk, pad_id, seq_length), device) for chunk in group] for group in groups if group]
+
+
+def stored_reference(path: Path, pairs: Sequence[Any], reference_model: str, seq_length: int) -> Optional[dict[str, RefLogps]]:
+    """The stored reference log-probs when they were made by this model at this seq_length, else None."""
+    if not path.exists():
+        return None
+    values = read_ref_logps(path, [p.id for p in pairs])
+    stale = [v.id for v in values.values() if (v.reference_model, v.seq_length) != (reference_model, seq_length)]
+    if stale:
+        logger.info("%s: made by another reference model or seq_length (pair %s); recomputing", path, stale[0])
+        return None
+    return values
+
+
+def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, trainer_cfg: TrainerConfig,
+                    seq_length: int, pad_id: int, reference_model: str) -> dict[str, RefLogps]:
+    """The stored reference log-probs of the pairs, computed (one forward-only pass) and written when
+    absent or stale."""
+    import torch.distributed as dist
+    from megatron.core import parallel_state as ps
+
+    path = ref_logps_path(pairs_path)
+    stored = stored_reference(path, pairs, reference_model, seq_length)
+    if dist.is_initialized():
+        dist.barrier()  # every rank has read the old file before rank 0 replaces it
+    if stored is not None:
+        return stored
+    device = next(chunks[0].parameters()).device
+    values: dict[str, RefLogps] = {}
+    for group in reference_microbatches(pairs, trainer_cfg, seq_length, pad_id, ps.get_data_parallel_rank(),
+                                        ps.get_data_parallel_world_size(), device):
+        values.update(compute_reference_logps(chunks, group))
+    for value in values.values():
+        value.reference_model, value.seq_length = reference_model, seq_length
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        write_ref_logps(path, (values[p.id] for p in pairs))
+    if dist.is_initialized():
+        dist.barrier()
+    return values
+
+
+def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | str, model_cfg: ModelConfig,
+                 trainer_cfg: TrainerConfig, resume: bool = True, stop_after_step: Optional[int] = None) -> TrainResult:
+    """One DPO job: pairs file + starting weights -> checkpoints and metrics.jsonl in `out_dir`.
+
+    Must run under torchrun/srun for more than one process. Raises ValueError listing every bad
+    setting before doing any work.
+    """
+    import os
+
+    from nemo_drift.runtime.distributed import init_distributed
+
+    pairs_path, init_path, out_dir = Path(pairs_path), Path(init_path), Path(out_dir)
+    world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
+    errors = check_settings(model_cfg, trainer_cfg, world, pairs_path, init_path)
+    if errors:
+        raise ValueError("invalid settings:\n  " + "\n  ".join(errors))
+    init_distributed(model_cfg.tensor_model_parallel_size, model_cfg.pipeline_model_parallel_size,
+                     model_cfg.context_parallel_size, seed=trainer_cfg.seed)
+    pairs = read_tokenized_pairs(pairs_path)
+    pad_id, seq = pad_token_id(model_cfg), model_cfg.seq_length
+    chunks = build_policy(init_path, model_cfg, for_training=True, trainer_cfg=trainer_cfg)
+    if trainer_cfg.reference == "in_loop":
+        ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else Path(trainer_cfg.reference_path)
+        ref_chunks = build_policy(ref_source, model_cfg, for_training=False)
+        return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
+                     resume=resume, stop_after_step=stop_after_step)
+    if trainer_cfg.reference_model == "base":
+        ref_model = build_policy(Path(trainer_cfg.reference_path), model_cfg, for_training=False)
+        ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id,
+                              str(Path(trainer_cfg.reference_path).resolve()))
+        del ref_model
+    else:
+        ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()))
+    return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_logps=ref,
+                 resume=resume, stop_after_step=stop_after_step)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+def _apply(obj: Any, group: str, values: dict[str, Any]) -> list[str]:
+    known = {f.name for f in fields(obj)}
+    errors = [f"{group}.{k}: unknown setting (known: {', '.join(sorted(known))})" for k in values if k not in known]
+    for key, value in values.items():
+        if key in known:
+            setattr(obj, key, value)
+    return errors
+
+
+def parse_overrides(argv: Sequence[str]) -> tuple[dict[str, str], ModelConfig, TrainerConfig]:
+    """Hydra-style `key=value` / `++key=value` overrides -> (paths, model config, trainer config)."""
+    from omegaconf import OmegaConf
+
+    dotlist = [a.lstrip("+") for a in argv]
+    tree = OmegaConf.to_container(OmegaConf.from_dotlist(dotlist)) if dotlist else {}
+    model_cfg, trainer_cfg = ModelConfig(), TrainerConfig()
+    errors = _apply(model_cfg, "model", tree.pop("model", None) or {})
+    errors += _apply(trainer_cfg, "trainer", tree.pop("trainer", None) or {})
+    paths = {k: str(tree.pop(k)) for k in ("pairs", "init", "out") if k in tree}
+    errors += [f"{k}: unknown setting (use pairs=, init=, out=, model.*, trainer.*)" for k in tree]
+    errors += [f"{k}: required" for k in ("pairs", "init", "out") if k not in paths]
+    if errors:
+        raise ValueError("bad command line:\n  " + "\n  ".join(errors))
+    if not model_cfg.hf_path:
+        model_cfg.hf_path = paths["init"]
+    return paths, model_cfg, trainer_cfg
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `nemo-drift train` (wired by the CLI); returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        paths, model_cfg, trainer_cfg = parse_overrides(sys.argv[1:] if argv is None else argv)
+        result = run_training(paths["pairs"], paths["init"], paths["out"], model_cfg, trainer_cfg)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    logger.info("trained steps %d-%d; checkpoint %s", result.first_step, result.last_step, result.checkpoint_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

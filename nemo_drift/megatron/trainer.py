@@ -1,0 +1,281 @@
+"""The DPO training loop (DRIFT Algorithm 1, inner step): one epoch over the pairs by default.
+
+    for each global batch of pairs (deterministic order from the seed, sharded over data-parallel ranks):
+        reference log-probs: read from the precomputed store, or a forward-only pass of the frozen
+                             reference model (trainer.reference=in_loop)
+        forward + backward through megatron's (pipeline) schedule, micro-batch by micro-batch:
+                             loss = preference loss (dpo/ipo/rpo) averaged over the global batch
+        clip the TP/PP-aware grad norm, optimizer step, lr schedule step
+        log metrics; checkpoint every N steps and at the end
+
+Resume: the checkpoint holds model, optimizer, scheduler, the step (which fixes the data position,
+since the order is a function of seed and epoch) and the RNG state; a resumed run repeats the
+uninterrupted run's losses.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from nemo_drift.config.trainer import TrainerConfig
+from nemo_drift.megatron.losses import PairLogps, compute_pair_loss, preference_stats
+from nemo_drift.megatron.metrics import MetricsLogger, StepAccumulator
+from nemo_drift.megatron.optimizer import build_optimizer, optimizer_step, prepare_for_load
+from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
+from nemo_drift.megatron.reference import RefLogps, microbatch_logps, run_pipeline
+from nemo_drift.megatron.schedule import build_scheduler, current_lr
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What one call of `train` did: steps run (this call), per-step metrics, the final checkpoint."""
+
+    first_step: int
+    last_step: int
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    checkpoint_dir: Optional[Path] = None
+
+    @property
+    def losses(self) -> list[float]:
+        """The loss of each optimizer step run by this call."""
+        return [m["loss"] for m in self.metrics]
+
+
+# --- data order and micro-batches ---------------------------------------------------------------
+
+def epoch_order(num_pairs: int, seed: int, epoch: int) -> list[int]:
+    """Pair indices in training order for `epoch` (a permutation fixed by seed and epoch)."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    return torch.randperm(num_pairs, generator=generator).tolist()
+
+
+def rank_microbatch_indices(order: Sequence[int], position: int, cfg: TrainerConfig, dp_rank: int,
+                            dp_size: int) -> list[list[int]]:
+    """This data-parallel rank's micro-batches (lists of pair indices) of global batch `position`.
+
+    Example: global batch 4, micro 1, DP 2: rank 0 gets pairs [o0], [o1]; rank 1 gets [o2], [o3].
+    """
+    batch = order[position * cfg.global_batch_size:(position + 1) * cfg.global_batch_size]
+    per_rank = cfg.global_batch_size // dp_size
+    mine = batch[dp_rank * per_rank:(dp_rank + 1) * per_rank]
+    return [list(mine[i:i + cfg.micro_batch_size]) for i in range(0, per_rank, cfg.micro_batch_size)]
+
+
+def make_microbatch(pairs: Sequence[Any], pad_id: int, seq_length: int,
+                    ref: Optional[dict[str, RefLogps]] = None) -> dict[str, Any]:
+    """Collate pairs (helper-2's `collate_pairs`: chosen rows first, then rejected) plus pair ids,
+    token count and, when given, the reference log-probs of each pair."""
+    from nemo_drift.megatron.batch import collate_pairs
+
+    batch = dict(collate_pairs(list(pairs), pad_id, seq_length))
+    batch["pair_ids"] = [str(p.id) for p in pairs]
+    batch["num_tokens"] = int(sum(min(len(p.prompt_ids) + len(c), seq_length)
+                                  for p in pairs for c in (p.chosen_ids, p.rejected_ids)))
+    if ref is not None:
+        attach_reference(batch, ref)
+    return batch
+
+
+def attach_reference(batch: dict[str, Any], ref: dict[str, RefLogps]) -> None:
+    """Add ref_chosen/ref_rejected [B] and the reference's token counts to a micro-batch."""
+    rows = [ref[i] for i in batch["pair_ids"]]
+    batch["ref_chosen"] = torch.tensor([r.ref_chosen_logp for r in rows], dtype=torch.float32)
+    batch["ref_rejected"] = torch.tensor([r.ref_rejected_logp for r in rows], dtype=torch.float32)
+    batch["ref_tokens"] = torch.tensor([r.chosen_tokens for r in rows] + [r.rejected_tokens for r in rows])
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors of the micro-batch moved to `device` (other values untouched)."""
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+# --- one optimizer step ----------------------------------------------------------------------------
+
+def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool) -> Callable:
+    """The loss for logprobs.make_forward_step: token log-probs [2B, S] -> preference loss.
+
+    The loss returned for a micro-batch is the mean over its pairs; megatron divides it by the
+    number of micro-batches and DDP averages over data-parallel ranks, so the gradient is that of
+    the mean loss over the global batch (micro-batch x accumulation invariant). `record` is True on
+    one tensor-parallel rank of the last stage, so metrics are not counted TP times.
+    """
+
+    def loss_fn(token_logps: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict]:
+        logps, counts = sum_by_sequence(token_logps, batch["loss_mask"])  # [2B], [2B]
+        if not torch.equal(counts.long().cpu(), batch["ref_tokens"].long().cpu()):
+            raise ValueError(f"pairs {batch['pair_ids']}: the reference log-probs cover other response tokens "
+                             "than the policy's (other seq_length or tokens); recompute the reference")
+        b = logps.shape[0] // 2
+        pair = PairLogps(logps[:b], logps[b:], batch["ref_chosen"], batch["ref_rejected"], counts[:b], counts[b:])
+        out = compute_pair_loss(cfg.loss, pair, beta=cfg.beta, alpha=cfg.rpo_alpha,
+                                length_normalize=cfg.length_normalize)
+        if record:
+            acc.add(preference_stats(out), batch["num_tokens"])
+        return out.losses.mean(), {}
+
+    return loss_fn
+
+
+def train_step(chunks: list[torch.nn.Module], optimizer: Any, microbatches: list[dict[str, Any]],
+               cfg: TrainerConfig) -> dict[str, float]:
+    """Forward/backward over the micro-batches of one global batch, then clip and step."""
+    from megatron.core import parallel_state as ps
+
+    for chunk in chunks:
+        chunk.train()
+        chunk.zero_grad_buffer()
+    optimizer.zero_grad()
+    acc = StepAccumulator()
+    record = ps.get_tensor_model_parallel_rank() == 0 and ps.is_pipeline_last_stage()
+    run_pipeline(chunks, make_forward_step(dpo_loss_fn(cfg, acc, record)), microbatches, forward_only=False)
+    success, grad_norm = optimizer_step(optimizer)
+    metrics = acc.reduce()  # world all-reduce: only (TP rank 0, last stage) ranks contribute
+    metrics.update(grad_norm=float("nan") if grad_norm is None else grad_norm, lr=current_lr(optimizer),
+                   skipped=float(not success))
+    return metrics
+
+
+def wire_megatron_config(chunks: list[torch.nn.Module], optimizer: Any) -> None:
+    """Hooks megatron's schedules call: DDP no_sync across micro-batches, grad finalisation
+    (DP all-reduce, tied-embedding all-reduce across pipeline stages), loss scaling."""
+    from megatron.core.distributed import finalize_model_grads
+    from megatron.core.utils import get_model_config
+
+    config = get_model_config(chunks[0])
+    config.no_sync_func = [c.no_sync for c in chunks] if len(chunks) > 1 else chunks[0].no_sync
+    config.finalize_model_grads_func = finalize_model_grads
+    config.grad_scale_func = optimizer.scale_loss
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+
+def unwrap(chunks: Sequence[torch.nn.Module]) -> list[torch.nn.Module]:
+    """The models inside DDP / Float16Module wrappers: checkpoints hold the model's own keys, as
+    Megatron-LM's do, so a training checkpoint also loads into an unwrapped model (reference, export)."""
+    from megatron.core.distributed import DistributedDataParallel
+    from megatron.core.transformer.module import Float16Module
+
+    out = []
+    for chunk in chunks:
+        while isinstance(chunk, (DistributedDataParallel, Float16Module)):
+            chunk = chunk.module
+        out.append(chunk)
+    return out
+
+
+def latest_checkpoint(out_dir: Path) -> Optional[Path]:
+    """The newest complete training checkpoint under `out_dir` (a checkpoint folder itself counts)."""
+    out_dir = Path(out_dir)
+    if (out_dir / "metadata.json").exists():
+        return out_dir
+    pointer = out_dir / "checkpoints" / "latest"
+    return out_dir / "checkpoints" / pointer.read_text().strip() if pointer.exists() else None
+
+
+def save_train_checkpoint(out_dir: Path, step: int, chunks: list[torch.nn.Module], optimizer: Any, scheduler: Any,
+                          data_state: dict[str, Any]) -> Path:
+    """Model + optimizer + scheduler + step/data position (+ RNG, by checkpoint.py) in
+    out_dir/checkpoints/step_<N>; `checkpoints/latest` names it once it is complete."""
+    import torch.distributed as dist
+
+    from nemo_drift.megatron import checkpoint as ckpt
+
+    name = f"step_{step:06d}"
+    path = ckpt.save_checkpoint(Path(out_dir) / "checkpoints" / name, unwrap(chunks), optimizer,
+                                extra={"step": step, "scheduler": scheduler.state_dict(), **data_state})
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        (Path(out_dir) / "checkpoints" / "latest").write_text(name + "\n")
+    if dist.is_initialized():
+        dist.barrier()
+    return path
+
+
+def load_train_checkpoint(path: Path, chunks: list[torch.nn.Module], optimizer: Any, scheduler: Any,
+                          data_state: dict[str, Any]) -> int:
+    """Restore a training checkpoint; returns its step. The data order must be the same one."""
+    from nemo_drift.megatron import checkpoint as ckpt
+
+    prepare_for_load(optimizer)
+    extra = ckpt.load_checkpoint(path, unwrap(chunks), optimizer)
+    changed = [f"{k}: checkpoint {extra.get(k)!r}, now {v!r}" for k, v in data_state.items() if extra.get(k) != v]
+    if changed:
+        raise ValueError(f"cannot resume from {path}: the data order changed ({'; '.join(changed)}); "
+                         "use a new output folder or the same pairs and trainer.seed/global_batch_size")
+    scheduler.load_state_dict(extra["scheduler"])
+    return int(extra["step"])
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfig, out_dir: Path, *,
+          seq_length: int, pad_id: int, ref_logps: Optional[dict[str, RefLogps]] = None,
+          ref_chunks: Optional[list[torch.nn.Module]] = None, resume: bool = True,
+          stop_after_step: Optional[int] = None) -> TrainResult:
+    """Train DDP-wrapped `chunks` on `pairs` for cfg.epochs (or cfg.max_steps); checkpoint to out_dir.
+
+    Exactly one of `ref_logps` (precomputed) and `ref_chunks` (in-loop reference model) is given.
+    `stop_after_step` ends the call early (after checkpointing) as if interrupted: for resume tests.
+    """
+    from megatron.core import parallel_state as ps
+
+    if (ref_logps is None) == (ref_chunks is None):
+        raise ValueError("train: give exactly one of ref_logps (precomputed) or ref_chunks (in-loop reference)")
+    dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()
+    errors = cfg.validate(dp_size)
+    total = cfg.total_steps(len(pairs))
+    if not errors and total < 1:
+        errors.append(f"trainer.global_batch_size: {cfg.global_batch_size} is larger than the {len(pairs)} pairs")
+    if errors:
+        raise ValueError("invalid trainer settings:\n  " + "\n  ".join(errors))
+    out_dir = Path(out_dir)
+    device = next(chunks[0].parameters()).device
+    optimizer = build_optimizer(list(chunks), cfg)
+    scheduler = build_scheduler(optimizer, cfg, total)
+    wire_megatron_config(list(chunks), optimizer)
+    data_state = {"seed": cfg.seed, "global_batch_size": cfg.global_batch_size, "num_pairs": len(pairs)}
+    start = 0
+    latest = latest_checkpoint(out_dir) if resume else None
+    if latest is not None:
+        start = load_train_checkpoint(latest, chunks, optimizer, scheduler, data_state)
+        logger.info("resumed from %s at step %d", latest, start)
+    steps_per_epoch = len(pairs) // cfg.global_batch_size
+    metrics_log = MetricsLogger(out_dir, total, start, cfg.wandb_mode, cfg.wandb_project, cfg.wandb_run_name, asdict(cfg))
+    result = TrainResult(first_step=start + 1, last_step=start)
+    end = total if stop_after_step is None else min(total, stop_after_step)
+    try:
+        for step in range(start, end):
+            epoch, position = divmod(step, steps_per_epoch)
+            order = epoch_order(len(pairs), cfg.seed, epoch)
+            groups = rank_microbatch_indices(order, position, cfg, dp_rank, dp_size)
+            micro = [to_device(make_microbatch([pairs[i] for i in g], pad_id, seq_length, ref_logps), device)
+                     for g in groups]
+            if ref_chunks is not None:  # in-loop reference: a forward-only pass of the frozen model
+                ref = microbatch_logps(list(ref_chunks), micro)
+                for batch in micro:
+                    if ps.is_pipeline_last_stage():
+                        attach_reference(batch, ref)
+                        batch.update(to_device({k: batch[k] for k in ("ref_chosen", "ref_rejected", "ref_tokens")}, device))
+            started = time.perf_counter()
+            metrics = train_step(list(chunks), optimizer, micro, cfg)
+            scheduler.step(1)
+            metrics["tokens_per_s"] = metrics["tokens"] / max(time.perf_counter() - started, 1e-9)
+            metrics.update(epoch=float(epoch))
+            result.metrics.append(metrics)
+            result.last_step = step + 1
+            if (step + 1) % cfg.log_every == 0 or step + 1 == end:
+                metrics_log.log(step + 1, metrics)
+            metrics_log.advance()
+            done = step + 1 == end
+            if done or (cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0):
+                result.checkpoint_dir = save_train_checkpoint(out_dir, step + 1, chunks, optimizer, scheduler, data_state)
+    finally:
+        metrics_log.close()
+    return result

@@ -1,0 +1,120 @@
+"""Worker for the trainer tests: trains tiny-qwen2 on synthetic pairs and reports losses.
+
+    torchrun --nproc_per_node N dpo_worker.py <model> <out> <scenario> [tp] [pp]
+
+Scenarios: "parallel" (one run at the given TP/PP; DP = N / (TP x PP)) and "variants" (one process:
+baseline, micro-batch 2 x 2, in-loop reference, resume from step 2, parameter change check).
+Every run: 20 pairs, global batch 4 (5 steps), RMSprop lr 1e-4, no warmup, clip 1.0, seq_length 32.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # repo root: tests.distributed
+
+from tests.distributed import report  # noqa: E402
+
+SEQ = 32
+BASE = dict(lr=1e-4, warmup_ratio=0.0, global_batch_size=4, micro_batch_size=1, wandb_mode="disabled", seed=7)
+
+
+def make_pairs(n: int = 20) -> list:
+    from nemo_drift.megatron.reference import PairTokens
+
+    rng = random.Random(0)
+    ids = lambda k: [rng.randrange(10, 5000) for _ in range(k)]  # noqa: E731
+    return [PairTokens(f"p{i}", ids(rng.randint(3, 10)), ids(rng.randint(2, 12)), ids(rng.randint(2, 12)))
+            for i in range(n)]
+
+
+def build(model_path: str, tp: int, pp: int, training: bool = True) -> list:
+    from nemo_drift.config.model import ModelConfig
+    from nemo_drift.megatron.model import build_model
+    from nemo_drift.megatron.optimizer import wrap_ddp
+
+    cfg = ModelConfig(hf_path=model_path, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp,
+                      seq_length=SEQ, precision="fp32")
+    chunks = build_model(model_path, cfg, for_training=training).chunks
+    return wrap_ddp(chunks) if training else chunks
+
+
+def reference(chunks: list, pairs: list) -> dict:
+    from megatron.core import parallel_state as ps
+
+    from nemo_drift.megatron.reference import compute_reference_logps
+    from nemo_drift.megatron.trainer import make_microbatch
+
+    mine = pairs[ps.get_data_parallel_rank()::ps.get_data_parallel_world_size()]
+    return compute_reference_logps(chunks, [make_microbatch([p], 0, SEQ) for p in mine])
+
+
+def run(model_path: str, out: Path, tp: int, pp: int, ref_mode: str = "precomputed", stop_after: int | None = None,
+        **overrides) -> dict:
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.megatron.trainer import train
+
+    pairs = make_pairs()
+    cfg = TrainerConfig(**{**BASE, **overrides})
+    chunks = build(model_path, tp, pp)
+    before = {n: p.detach().clone() for n, p in chunks[0].module.named_parameters()}
+    if ref_mode == "in_loop":
+        result = train(chunks, pairs, replace(cfg, reference="in_loop"), out, seq_length=SEQ, pad_id=0,
+                       ref_chunks=build(model_path, tp, pp, training=False), stop_after_step=stop_after)
+    else:
+        result = train(chunks, pairs, cfg, out, seq_length=SEQ, pad_id=0, ref_logps=reference(chunks, pairs),
+                       stop_after_step=stop_after)
+    unchanged = [n for n, p in chunks[0].module.named_parameters() if torch.equal(p.detach(), before[n])]
+    return {"losses": result.losses, "grad_norms": [m["grad_norm"] for m in result.metrics],
+            "accuracy": [m["rewards/accuracy"] for m in result.metrics], "first_step": result.first_step,
+            "unchanged": unchanged, "n_params": len(before)}
+
+
+def entry_point_runs(model_path: str, out: Path) -> dict:
+    """run_training twice: from the HF folder, then from the Megatron checkpoint the first one wrote."""
+    from nemo_drift.config.model import ModelConfig
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.megatron.metrics import read_metrics
+    from nemo_drift.megatron.reference import read_ref_logps, ref_logps_path, write_tokenized_pairs
+    from nemo_drift.megatron.train_entry import run_training
+
+    pairs_path = out / "pairs.jsonl"
+    if torch.distributed.get_rank() == 0:
+        write_tokenized_pairs(pairs_path, make_pairs(8))
+    torch.distributed.barrier()
+    model_cfg = ModelConfig(hf_path=model_path, seq_length=SEQ)
+    first = run_training(pairs_path, model_path, out / "entry1", model_cfg, TrainerConfig(**BASE, max_steps=2))
+    ref1 = read_ref_logps(ref_logps_path(pairs_path))["p0"]
+    second = run_training(pairs_path, out / "entry1", out / "entry2", model_cfg, TrainerConfig(**BASE, max_steps=1))
+    ref2 = read_ref_logps(ref_logps_path(pairs_path))["p0"]
+    return {"losses1": first.losses, "losses2": second.losses, "ref1": ref1.ref_chosen_logp,
+            "ref2": ref2.ref_chosen_logp, "ref2_model": ref2.reference_model,
+            "checkpoint1": str(first.checkpoint_dir), "metrics1": len(read_metrics(out / "entry1"))}
+
+
+def main() -> None:
+    from nemo_drift.runtime.distributed import init_distributed
+
+    model_path, out, scenario = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    tp, pp = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) > 5 else (1, 1)
+    init_distributed(tp, pp, 1, seed=7)
+    results: dict = {}
+    if scenario == "parallel":
+        results["run"] = run(model_path, out / "run", tp, pp)
+    else:
+        results["baseline"] = run(model_path, out / "baseline", tp, pp)
+        results["mbs2"] = run(model_path, out / "mbs2", tp, pp, micro_batch_size=2)
+        results["in_loop"] = run(model_path, out / "in_loop", tp, pp, ref_mode="in_loop")
+        results["interrupted"] = run(model_path, out / "resume", tp, pp, save_every_steps=2, stop_after=2)
+        results["resumed"] = run(model_path, out / "resume", tp, pp, save_every_steps=2)
+        results["entry"] = entry_point_runs(model_path, out)
+    if torch.distributed.get_rank() == 0:
+        report(results)
+
+
+if __name__ == "__main__":
+    main()
