@@ -24,12 +24,12 @@ from nemo_drift.config.schema import DriftConfig
 
 def resolve_checkpoint(path: Path) -> Path:
     """The Megatron checkpoint in `path`: itself, its `checkpoint/` child, or the latest training save."""
-    from nemo_drift.megatron import checkpoint as ckpt
+    from nemo_drift.megatron.trainer import latest_checkpoint
 
     for candidate in (path, path / "checkpoint"):
         if (candidate / "metadata.json").is_file():
             return candidate
-    latest = ckpt.latest_checkpoint(path)
+    latest = latest_checkpoint(path)
     if latest is None:
         raise FileNotFoundError(f"no Megatron checkpoint in {path}")
     return latest
@@ -49,26 +49,18 @@ def _export(cfg: DriftConfig, out: Path, checkpoint: str, template: str) -> None
 
 
 def _reference(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str) -> None:
-    import torch.distributed as dist
-    from megatron.core import parallel_state as ps
-
-    from nemo_drift.megatron.reference import compute_reference_logps, read_tokenized_pairs, write_ref_logps
-    from nemo_drift.megatron.train_entry import build_policy, pad_token_id, reference_microbatches
+    from nemo_drift.megatron.reference import read_tokenized_pairs
+    from nemo_drift.megatron.train_entry import build_policy, pad_token_id, reference_logps
     from nemo_drift.runtime import init_distributed
 
     model = cfg.model
     init_distributed(model.tensor_model_parallel_size, model.pipeline_model_parallel_size,
                      model.context_parallel_size, seed=cfg.trainer.seed)
     pairs = read_tokenized_pairs(Path(tokens))
-    chunks = build_policy(resolve_checkpoint(Path(checkpoint)), model, for_training=False)
-    device = next(chunks[0].parameters()).device
-    values = {}
-    for group in reference_microbatches(pairs, cfg.trainer, model.seq_length, pad_token_id(model),
-                                        ps.get_data_parallel_rank(), ps.get_data_parallel_world_size(), device):
-        values.update(compute_reference_logps(chunks, group))
-    if dist.get_rank() == 0:
-        write_ref_logps(out, (values[p.id] for p in pairs))
-    dist.barrier()
+    policy = resolve_checkpoint(Path(checkpoint))
+    chunks = build_policy(policy, model, for_training=False)
+    reference_logps(chunks, pairs, Path(tokens), cfg.trainer, model.seq_length, pad_token_id(model),
+                    str(policy.resolve()), path=out)
 
 
 def _train(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str, epochs: str, iteration: str,

@@ -45,7 +45,11 @@ class StepAccumulator:
         """
         values = torch.tensor([*(self.sums[k] for k in SUM_KEYS), self.pairs, self.tokens], dtype=torch.float64)
         if dist.is_initialized():
+            # NCCL reduces device tensors only (found on an H100: "No backend type associated with device type cpu").
+            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else values.device
+            values = values.to(device)
             dist.all_reduce(values, group=group)
+            values = values.cpu()
         *sums, pairs, tokens = values.tolist()
         means = {k: s / max(pairs, 1.0) for k, s in zip(SUM_KEYS, sums)}
         margin_sq = means.pop("rewards/margin_sq")

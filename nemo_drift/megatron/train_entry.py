@@ -103,13 +103,14 @@ def stored_reference(path: Path, pairs: Sequence[Any], reference_model: str, seq
 
 
 def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, trainer_cfg: TrainerConfig,
-                    seq_length: int, pad_id: int, reference_model: str) -> dict[str, RefLogps]:
+                    seq_length: int, pad_id: int, reference_model: str,
+                    path: Optional[Path] = None) -> dict[str, RefLogps]:
     """The stored reference log-probs of the pairs, computed (one forward-only pass) and written when
-    absent or stale."""
+    absent or stale. They live beside the pairs unless `path` says where (the run's reference stage)."""
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
-    path = ref_logps_path(pairs_path)
+    path = Path(path) if path is not None else ref_logps_path(pairs_path)
     stored = stored_reference(path, pairs, reference_model, seq_length)
     if dist.is_initialized():
         dist.barrier()  # every rank has read the old file before rank 0 replaces it
@@ -130,8 +131,12 @@ def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, t
 
 
 def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | str, model_cfg: ModelConfig,
-                 trainer_cfg: TrainerConfig, resume: bool = True, stop_after_step: Optional[int] = None) -> TrainResult:
+                 trainer_cfg: TrainerConfig, resume: bool = True, stop_after_step: Optional[int] = None,
+                 ref_path: Optional[Path] = None) -> TrainResult:
     """One DPO job: pairs file + starting weights -> checkpoints and metrics.jsonl in `out_dir`.
+
+    `ref_path`: reference log-probs computed by the run's reference stage (used as they are);
+    without it they are read from beside the pairs, or computed there.
 
     Must run under torchrun/srun for more than one process. Raises ValueError listing every bad
     setting before doing any work.
@@ -155,7 +160,9 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
         ref_chunks = build_policy(ref_source, model_cfg, for_training=False)
         return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
                      resume=resume, stop_after_step=stop_after_step)
-    if trainer_cfg.reference_model == "base":
+    if ref_path is not None:
+        ref = read_ref_logps(Path(ref_path), [p.id for p in pairs])
+    elif trainer_cfg.reference_model == "base":
         ref_model = build_policy(Path(trainer_cfg.reference_path), model_cfg, for_training=False)
         ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id,
                               str(Path(trainer_cfg.reference_path).resolve()))

@@ -1,0 +1,244 @@
+"""DPO training step: nemo-drift's Megatron path vs the peer a user would pick, in one process.
+
+    python bench/bench_dpo_step.py                 # GPU: Qwen2.5-1.5B shape, seq 2048, 2 pairs/micro-batch, bf16
+    python bench/bench_dpo_step.py --shape tiny    # CPU: the same code on a tiny shape (so it cannot rot)
+
+peer = Hugging Face transformers (SDPA attention), TRL-style: chosen and rejected concatenated in one
+forward, per-row log-softmax of the labels, reference model resident and run in the loop, DPO sigmoid
+loss, torch RMSprop.
+ours = megatron-core GPTModel with nemo-drift's local spec + SDPA core attention
+(nemo_drift.megatron.layer_spec), megatron DDP + megatron optimizer with our RMSprop (distributed
+optimizer on GPU), our chunked vocab-parallel log-probs and DPO loss through
+get_forward_backward_func (nemo_drift.megatron.trainer.train_step), reference log-probs precomputed
+once by our forward-only pass (nemo_drift.megatron.reference).
+
+Random weights and random tokens (speed does not depend on them). The Megatron model is built from a
+TransformerConfig of the same shape rather than through Megatron-Bridge, so the GPU image needs only
+megatron-core. Prints a JSON report with tokens/s, peak memory, MFU and the ratios ours/peer.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+PEAK_TFLOPS = {"H100": 989e12, "H200": 989e12}
+
+
+@dataclass
+class Shape:
+    """A Qwen2-architecture shape."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    seq: int
+    pairs: int
+    """Pairs per micro-batch (each pair = 2 sequences of `seq` tokens: prompt seq/2 + response seq/2)."""
+
+
+SHAPES = {
+    "qwen2_5_1_5b": Shape(hidden=1536, layers=28, heads=12, kv_heads=2, ffn=8960, vocab=151936, seq=2048, pairs=2),
+    "tiny": Shape(hidden=128, layers=2, heads=4, kv_heads=2, ffn=256, vocab=2048, seq=128, pairs=2),
+}
+
+
+def params_count(s: Shape) -> int:
+    """Parameters with tied embeddings (Qwen2.5-1.5B ties them): embeddings + layers."""
+    head_dim = s.hidden // s.heads
+    attn = s.hidden * (s.heads + 2 * s.kv_heads) * head_dim + (s.heads + 2 * s.kv_heads) * head_dim
+    attn += s.heads * head_dim * s.hidden
+    mlp = 3 * s.hidden * s.ffn
+    return s.vocab * s.hidden + s.layers * (attn + mlp + 2 * s.hidden) + s.hidden
+
+
+def train_flops_per_token(s: Shape) -> float:
+    """6N + causal attention (12 * layers * hidden * seq / 2) per token, forward + backward."""
+    return 6 * params_count(s) + 6 * s.layers * s.hidden * s.seq
+
+
+def random_batch(s: Shape, device: torch.device, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, s.vocab, (2 * s.pairs, s.seq), generator=g).to(device)  # [2B, S]: chosen, rejected
+
+
+def timed(step, steps: int, warmup: int, device: torch.device) -> tuple[float, float]:
+    """(seconds per step, peak memory GiB) over `steps` after `warmup`."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return (time.perf_counter() - start) / steps, peak
+
+
+# --- the peer -----------------------------------------------------------------------------------
+
+def selective_log_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """TRL's way for bf16 logits: log-softmax one row at a time, gather the labels."""
+    rows = [torch.gather(F.log_softmax(row, dim=-1), -1, lab.unsqueeze(-1)).squeeze(-1)
+            for row, lab in zip(logits, labels)]
+    return torch.stack(rows)
+
+
+def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int) -> dict:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    cfg = Qwen2Config(vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.ffn, num_hidden_layers=s.layers,
+                      num_attention_heads=s.heads, num_key_value_heads=s.kv_heads, max_position_embeddings=s.seq,
+                      tie_word_embeddings=True, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    policy = Qwen2ForCausalLM(cfg).to(device=device, dtype=dtype)
+    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    opt = torch.optim.RMSprop(policy.parameters(), lr=5e-7)
+    tokens = random_batch(s, device)
+    labels = tokens[:, 1:]
+    mask = torch.zeros_like(labels, dtype=torch.float32)
+    mask[:, s.seq // 2 - 1:] = 1.0  # response half
+
+    def seq_logps(model) -> torch.Tensor:
+        logits = model(input_ids=tokens).logits[:, :-1]
+        return (selective_log_softmax(logits, labels).float() * mask).sum(-1)
+
+    def step() -> None:
+        with torch.no_grad():
+            ref = seq_logps(reference)
+        pol = seq_logps(policy)
+        b = s.pairs
+        margin = (pol[:b] - ref[:b]) - (pol[b:] - ref[b:])
+        loss = -F.logsigmoid(0.1 * margin).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    sec, peak = timed(step, steps, warmup, device)
+    del policy, reference, opt
+    return {"seconds_per_step": sec, "peak_gib": peak}
+
+
+# --- ours ---------------------------------------------------------------------------------------
+
+def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int) -> dict:
+    from megatron.core.models.gpt import GPTModel
+    from megatron.core.transformer import TransformerConfig
+
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.megatron.layer_spec import sdpa_layer_spec
+    from nemo_drift.megatron.optimizer import build_optimizer, wrap_ddp
+    from nemo_drift.megatron.reference import PairTokens, compute_reference_logps
+    from nemo_drift.megatron.trainer import make_microbatch, to_device, train_step, wire_megatron_config
+    from nemo_drift.runtime import init_distributed
+
+    init_distributed(1, 1, 1, seed=1234)
+    bf16 = dtype == torch.bfloat16
+    config = TransformerConfig(
+        num_layers=s.layers, hidden_size=s.hidden, num_attention_heads=s.heads, num_query_groups=s.kv_heads,
+        ffn_hidden_size=s.ffn, kv_channels=s.hidden // s.heads, normalization="RMSNorm", layernorm_epsilon=1e-6,
+        gated_linear_unit=True, activation_func=F.silu, add_bias_linear=False, add_qkv_bias=True,
+        hidden_dropout=0.0, attention_dropout=0.0, bf16=bf16, params_dtype=dtype,
+        use_cpu_initialization=device.type == "cpu", persist_layer_norm=False, bias_activation_fusion=False,
+        masked_softmax_fusion=False, apply_rope_fusion=False, gradient_accumulation_fusion=False,
+        bias_dropout_fusion=False)
+    model = GPTModel(config=config, transformer_layer_spec=sdpa_layer_spec(config), vocab_size=s.vocab,
+                     max_sequence_length=s.seq, position_embedding_type="rope", rotary_base=1_000_000,
+                     share_embeddings_and_output_weights=True, parallel_output=True).to(device)
+    if bf16:
+        from megatron.core.transformer.module import Float16Module
+
+        model = Float16Module(config, model)
+    trainer = TrainerConfig(micro_batch_size=s.pairs, global_batch_size=s.pairs, lr=5e-7, optimizer="rmsprop",
+                            clip_grad=1.0, wandb_mode="disabled")
+    chunks = wrap_ddp([model], trainer)
+    optimizer = build_optimizer(chunks, trainer)
+    wire_megatron_config(chunks, optimizer)
+    tokens = random_batch(s, torch.device("cpu")).tolist()
+    half = s.seq // 2
+    pairs = [PairTokens(id=str(i), prompt_ids=tokens[i][:half], chosen_ids=tokens[i][half:],
+                        rejected_ids=tokens[s.pairs + i][half:]) for i in range(s.pairs)]
+    batch = [to_device(make_microbatch(pairs, pad_id=0, seq_length=s.seq), device)]
+    # Reference log-probs: one forward-only pass, as a run does once per iteration over the pair set.
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    ref = compute_reference_logps(chunks, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    ref_seconds = time.perf_counter() - start
+    micro = [to_device(make_microbatch(pairs, pad_id=0, seq_length=s.seq, ref=ref), device)]
+    losses: list[float] = []
+
+    def step() -> None:
+        losses.append(train_step(chunks, optimizer, micro, trainer)["loss"])
+
+    sec, peak = timed(step, steps, warmup, device)
+    return {"seconds_per_step": sec, "peak_gib": peak, "reference_pass_seconds": ref_seconds,
+            "first_loss": losses[0], "ln2": 0.6931471805599453}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default=None,
+                        help="default: qwen2_5_1_5b on GPU, tiny on CPU")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
+    args = parser.parse_args()
+    on_gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if on_gpu else "cpu")
+    shape = SHAPES[args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny")]
+    dtype = torch.bfloat16 if on_gpu else torch.float32
+    if not on_gpu:
+        torch.set_num_threads(2)
+    tokens_per_step = 2 * shape.pairs * shape.seq
+    card = torch.cuda.get_device_name() if on_gpu else "CPU"
+    peak_flops = next((v for k, v in PEAK_TFLOPS.items() if k in card), None)
+    results = {"peer_hf_trl_style": hf_peer(shape, device, dtype, args.steps, args.warmup)}
+    gc.collect()
+    if on_gpu:
+        torch.cuda.empty_cache()
+    results["ours_megatron_sdpa_precomputed_ref"] = megatron_ours(shape, device, dtype, args.steps, args.warmup)
+    for r in results.values():
+        r["tokens_per_s"] = tokens_per_step / r["seconds_per_step"]
+        if peak_flops:
+            r["mfu"] = train_flops_per_token(shape) * r["tokens_per_s"] / peak_flops
+    ours, peer = results["ours_megatron_sdpa_precomputed_ref"], results["peer_hf_trl_style"]
+    # Amortised: one reference forward per pair per iteration (~1/3 of a training step's work).
+    ours["tokens_per_s_incl_reference_pass"] = tokens_per_step / (ours["seconds_per_step"]
+                                                                  + ours["reference_pass_seconds"])
+    report = {
+        "device": card, "shape": shape.__dict__, "dtype": str(dtype), "params": params_count(shape),
+        "tokens_per_step": tokens_per_step, "steps": args.steps, "torch": torch.__version__, **results,
+        "ratio_tokens_per_s": ours["tokens_per_s"] / peer["tokens_per_s"],
+        "ratio_tokens_per_s_incl_reference_pass": ours["tokens_per_s_incl_reference_pass"] / peer["tokens_per_s"],
+        "ratio_peak_memory": ours["peak_gib"] / peer["peak_gib"],
+        "targets": {"tokens_per_s_ratio": ">= 1.5", "peak_memory_ratio": "<= 0.7"},
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Parity check: do vLLM (which samples) and Megatron (which trains) compute the same model?
+
+vLLM reports the raw log-prob of every prompt token (`prompt_logprobs`) and every sampled token
+(`logprobs`); the Megatron model scores the same token sequences. A wrong export (tied lm_head,
+shuffled QKV, TP merge bug, wrong RoPE base) shows up as a large gap long before it would show up in
+DPO curves. Metrics over all scored tokens:
+
+    max_abs, mean_abs   |logp_vllm - logp_megatron|
+    mult_prob_error     mean exp(|logp_vllm - logp_megatron|)  (NeMo-RL's token_mult_prob_error;
+                        it treats > 1.05 as a bug, so that is the default threshold)
+
+Worked example: diffs [0.0, 0.1] -> max 0.1, mean 0.05, mult (1 + e^0.1) / 2 = 1.0526 -> fails at 1.05.
+Runs once at iteration 0 (the controller fails the run when `ok` is False) and as `nemo-drift
+check-parity`. vLLM runs first in its own process; the Megatron model is built afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from nemo_drift.config.generation import GenerationConfig
+from nemo_drift.config.model import ModelConfig
+from nemo_drift.generation.records import Sample, SampleRequest
+
+DEFAULT_THRESHOLD = 1.05
+"""Mean multiplicative probability error above which NeMo-RL calls generation/training mismatch a bug."""
+
+PARITY_PROMPTS = ("What is the capital of France?", "Write one sentence about the sea.",
+                  "Give me three tips for sleeping better.", "Explain what a prime number is.")
+
+
+@dataclass
+class ParityReport:
+    """Log-prob agreement between vLLM and Megatron on the same tokens."""
+
+    max_abs: float
+    mean_abs: float
+    mult_prob_error: float
+    tokens: int
+    sequences: int
+    threshold: float
+    ok: bool
+
+    def raise_if_off(self) -> None:
+        """Fail loudly (the controller calls this at iteration 0)."""
+        if not self.ok:
+            raise RuntimeError(f"parity check failed: mean multiplicative probability error {self.mult_prob_error:.4f} "
+                               f"> {self.threshold} (max |dlogp| {self.max_abs:.4f}, mean {self.mean_abs:.5f} over "
+                               f"{self.tokens} tokens): vLLM and Megatron disagree about the model; check the "
+                               "export (tied embeddings, lm_head, TP merge) before training")
+
+
+@dataclass
+class ScoredSequence:
+    """One prompt + completion with vLLM's log-prob for each scored token."""
+
+    token_ids: list[int]
+    """prompt ids + completion ids."""
+    positions: list[int]
+    """Indices t (>= 1) of tokens whose log-prob vLLM reported: logp(token_ids[t] | token_ids[:t])."""
+    vllm_logprobs: list[float]
+
+
+def parity_metrics(reference: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]],
+                   threshold: float = DEFAULT_THRESHOLD) -> ParityReport:
+    """Compare per-token log-probs sequence by sequence (pure Python: testable by hand)."""
+    diffs = [abs(a - b) for ref, cand in zip(reference, candidate, strict=True) for a, b in zip(ref, cand, strict=True)]
+    if not diffs:
+        raise ValueError("parity check: no tokens to compare")
+    mult = sum(math.exp(d) for d in diffs) / len(diffs)
+    return ParityReport(max_abs=max(diffs), mean_abs=sum(diffs) / len(diffs), mult_prob_error=mult,
+                        tokens=len(diffs), sequences=len(reference), threshold=threshold,
+                        ok=mult <= threshold and math.isfinite(mult))
+
+
+def scored_sequences(samples: Sequence[Sample]) -> list[ScoredSequence]:
+    """Sequences to score from samples written with prompt log-probs (first sample of each prompt)."""
+    out, seen = [], set()
+    for sample in samples:
+        if sample.prompt_id in seen:
+            continue
+        seen.add(sample.prompt_id)
+        if sample.prompt_token_ids is None or sample.prompt_logprobs is None or sample.token_logprobs is None:
+            raise ValueError(f"sample {sample.prompt_id}/{sample.sample_index} has no prompt log-probs: generate "
+                             "with prompt_logprobs=True")
+        ids = list(sample.prompt_token_ids) + list(sample.token_ids)
+        values = list(sample.prompt_logprobs) + list(sample.token_logprobs)
+        positions = [t for t in range(1, len(ids)) if values[t] is not None]
+        out.append(ScoredSequence(ids, positions, [float(values[t]) for t in positions]))
+    return out
+
+
+def megatron_logprobs(model_dir: Path, sequences: Sequence[ScoredSequence], model_cfg: ModelConfig,
+                      checkpoint_dir: Optional[Path] = None) -> Optional[list[list[float]]]:
+    """Megatron's log-prob of each scored token (returned on the last pipeline stage, else None).
+
+    The model is built from the HF folder `model_dir`, or loaded from `checkpoint_dir` when given (then
+    the check covers checkpoint -> export -> vLLM end to end).
+    """
+    import torch
+    from megatron.core import parallel_state as ps
+    from megatron.core.pipeline_parallel import get_forward_backward_func
+
+    from nemo_drift.megatron.checkpoint import load_checkpoint
+    from nemo_drift.megatron.logprobs import make_forward_step
+    from nemo_drift.megatron.model import build_model
+    from nemo_drift.runtime import init_distributed
+
+    init_distributed(tensor_parallel=model_cfg.tensor_model_parallel_size,
+                     pipeline_parallel=model_cfg.pipeline_model_parallel_size)
+    width = -(-max(len(s.token_ids) for s in sequences) // 8) * 8
+    cfg = ModelConfig(**{**asdict(model_cfg), "seq_length": max(width, 8), "hf_path": str(model_dir)})
+    built = build_model(model_dir, cfg, load_weights=checkpoint_dir is None, for_training=False)
+    if checkpoint_dir is not None:
+        load_checkpoint(checkpoint_dir, built.chunks, load_rng=False)
+    rows = len(sequences)
+    tokens = torch.zeros((rows, width), dtype=torch.long)  # [B, S], right-padded (causal: pads never leak back)
+    for r, seq in enumerate(sequences):
+        tokens[r, :len(seq.token_ids)] = torch.tensor(seq.token_ids)
+    labels = torch.zeros_like(tokens)
+    labels[:, :-1] = tokens[:, 1:]  # [B, S]: labels[:, t] = tokens[:, t+1]
+    batch = {"tokens": tokens, "labels": labels, "loss_mask": torch.ones((rows, width)),
+             "position_ids": torch.arange(width).unsqueeze(0).expand(rows, width).contiguous()}
+
+    def keep_all(token_logps: torch.Tensor, _batch: dict) -> tuple:
+        return token_logps.new_zeros(()), {"token_logps": token_logps.detach()}
+
+    with torch.no_grad():
+        out = get_forward_backward_func()(
+            forward_step_func=make_forward_step(keep_all), data_iterator=iter([batch]), model=built.chunks,
+            num_microbatches=1, seq_length=width, micro_batch_size=rows, forward_only=True)
+    if not ps.is_pipeline_last_stage():
+        return None
+    logps = out[0]["token_logps"].float().cpu()  # [B, S]: logps[:, t] = log p(tokens[t+1] | tokens[:t+1])
+    return [[float(logps[r, t - 1]) for t in seq.positions] for r, seq in enumerate(sequences)]
+
+
+def default_requests(model_dir: Path, count: int = 4) -> list[SampleRequest]:
+    """A few short prompts rendered with the model's own chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    return [SampleRequest(f"parity-{i}", tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True))
+        for i, text in enumerate(PARITY_PROMPTS[:count])]
+
+
+def _vllm_dtype(model_cfg: ModelConfig) -> str:
+    """vLLM must compute in Megatron's dtype: with dtype="auto" vLLM on CPU downcasts an fp32
+    checkpoint to bf16 (log: "Downcasting torch.float32 to torch.bfloat16"), a 1.06 error on SmolLM2."""
+    import torch
+
+    fp32 = model_cfg.precision == "fp32" or (model_cfg.precision == "auto" and not torch.cuda.is_available())
+    return "float32" if fp32 else "bfloat16"
+
+
+def check_parity(model_dir: str | Path, work_dir: str | Path, model_cfg: ModelConfig,
+                 gen_cfg: Optional[GenerationConfig] = None, requests: Optional[Sequence[SampleRequest]] = None,
+                 threshold: float = DEFAULT_THRESHOLD, score_model_dir: Optional[str | Path] = None,
+                 checkpoint_dir: Optional[str | Path] = None, max_tokens: int = 16) -> Optional[ParityReport]:
+    """Sample a few prompts with vLLM from `model_dir` (prompt + token log-probs), score the same
+    tokens with Megatron (built from `score_model_dir` or `model_dir`, or loaded from
+    `checkpoint_dir`), and compare. Writes `work_dir/parity.json`; returns the report (None on ranks
+    that are not the last pipeline stage)."""
+    import torch.distributed as dist
+
+    from nemo_drift.generation.client import generate
+    from nemo_drift.generation.records import read_samples
+    from nemo_drift.generation.shards import ShardLayout
+    from nemo_drift.runtime import init_distributed
+
+    model_dir, work_dir = Path(model_dir), Path(work_dir)
+    init_distributed(tensor_parallel=model_cfg.tensor_model_parallel_size,
+                     pipeline_parallel=model_cfg.pipeline_model_parallel_size)
+    layout = ShardLayout(work_dir / "samples")
+    if dist.get_rank() == 0:  # one sampler for the whole job; the other ranks read its file
+        base = gen_cfg or GenerationConfig()
+        cfg = GenerationConfig(**{**asdict(base), "n": 1, "max_tokens": max_tokens, "replicas": 1,
+                                  "prompts_per_shard": 64, "dtype": _vllm_dtype(model_cfg)})
+        reqs = list(requests) if requests is not None else default_requests(model_dir)
+        generate(reqs, model_dir, layout.root, cfg, prompt_logprobs=True)
+    dist.barrier()
+    sequences = scored_sequences(read_samples(layout.merged_path))
+    ours = megatron_logprobs(Path(score_model_dir or model_dir), sequences, model_cfg,
+                             Path(checkpoint_dir) if checkpoint_dir else None)
+    if ours is None:
+        return None
+    report = parity_metrics([s.vllm_logprobs for s in sequences], ours, threshold)
+    (work_dir / "parity.json").write_text(json.dumps({**asdict(report), "model_dir": str(model_dir),
+                                                      "score_model_dir": str(score_model_dir or model_dir)}, indent=2))
+    return report
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`nemo-drift check-parity MODEL_DIR --work-dir DIR`: exit 1 when the check fails."""
+    parser = argparse.ArgumentParser(description="vLLM vs Megatron log-prob parity")
+    parser.add_argument("model_dir", type=Path, help="Hugging Face folder vLLM samples from")
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--score-model-dir", type=Path, default=None, help="HF folder Megatron is built from")
+    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="Megatron checkpoint to score with")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--pp", type=int, default=1)
+    args = parser.parse_args(argv)
+    cfg = ModelConfig(hf_path=str(args.model_dir), tensor_model_parallel_size=args.tp,
+                      pipeline_model_parallel_size=args.pp, precision="fp32")
+    report = check_parity(args.model_dir, args.work_dir, cfg, threshold=args.threshold,
+                          score_model_dir=args.score_model_dir, checkpoint_dir=args.checkpoint_dir)
+    if report is not None:
+        print(json.dumps(asdict(report), indent=2))
+        return 0 if report.ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
