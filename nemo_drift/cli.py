@@ -37,12 +37,12 @@ def _run(overrides: list[str]) -> int:
     from nemo_drift.config.loader import load_config
     from nemo_drift.controller.launcher import StageFailed
     from nemo_drift.controller.run_command import run_command
-    from nemo_drift.controller.stage_runner import StageInvalidated
+    from nemo_drift.controller.stage_runner import RunError
 
     cfg = load_config(overrides)
     try:
         run_command(cfg)
-    except (StageFailed, StageInvalidated) as err:
+    except (StageFailed, RunError) as err:
         print(f"nemo-drift run: {err}", file=sys.stderr)
         return 1
     return 0
@@ -63,11 +63,26 @@ def _plan(overrides: list[str]) -> int:
     return plan_command(load_config(overrides, validate=False))
 
 
+def _export(args: list[str]) -> int:
+    from nemo_drift.megatron.export import main as export_main
+
+    return export_main(args)
+
+
+def _check_parity(args: list[str]) -> int:
+    from nemo_drift.megatron.parity import main as parity_main
+
+    return parity_main(args)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("the whole DRIFT/SPIN/IterDPO run: prepare, import, warm start, K iterations (resumable)", _run),
     "prepare": Command("read feedback logs -> DSAT/SAT/seed/held-out records + rejects + summary", _prepare),
     "plan": Command("per-GPU memory, GPUs, tokens/step, time per iteration; refuses layouts that cannot fit",
                     _plan),
+    "export": Command("Megatron checkpoint <-> Hugging Face folder (to-hf | from-hf; --help for arguments)", _export),
+    "check-parity": Command("vLLM vs Megatron log-probs of the same sampled tokens (MODEL_DIR --work-dir DIR)",
+                            _check_parity),
     "train": Command("one DPO job: tokenized pairs + checkpoint -> checkpoint (torchrun/srun for several ranks)",
                      _train),
 }

@@ -23,6 +23,9 @@ class MethodConfig:
     """Run DPO on the seed DSAT->SAT pairs before iteration 1 (the paper's stage 1)."""
     warm_start_epochs: int = 3
     """Epochs of the warm start (paper: 3)."""
+    max_examples: Optional[int] = None
+    """Use only the first N training records (DSAT examples, or SAT for SPIN) each iteration: for smoke
+    tests and quick looks. None uses all."""
     reward_model: Optional[str] = None
     """IterDPO on UltraFeedback: local path of a sequence-classification reward model that ranks two
     samples of one prompt (the paper used OpenAssistant/reward-model-deberta-v3-large-v2)."""
@@ -34,6 +37,8 @@ class MethodConfig:
             problems.append(f"method.name: {self.name!r} is not one of {', '.join(METHOD_NAMES)}")
         if self.iterations < 0:
             problems.append(f"method.iterations: {self.iterations} must be >= 0")
+        if self.max_examples is not None and self.max_examples < 1:
+            problems.append(f"method.max_examples: {self.max_examples} must be >= 1 (or null for all)")
         if self.warm_start and self.warm_start_epochs < 1:
             problems.append(f"method.warm_start_epochs: {self.warm_start_epochs} must be >= 1 (or method.warm_start=false)")
         return problems

@@ -61,9 +61,10 @@ class Manifest:
         return cls(**json.loads(path.read_text()))
 
     def changed_settings(self, current: dict[str, Any]) -> list[str]:
-        """Keys whose value differs between this manifest and `current` (sorted)."""
-        keys = set(self.settings) | set(current)
-        return sorted(k for k in keys if self.settings.get(k) != current.get(k))
+        """Keys whose value differs between this manifest and `current` (sorted). Only keys both know are
+        compared: a stage whose dependency list changed between versions is not invalidated by that."""
+        keys = set(self.settings) & set(current)
+        return sorted(k for k in keys if self.settings[k] != current[k])
 
 
 def now() -> float:

@@ -7,13 +7,14 @@ from typing import Any
 
 from nemo_drift.controller import sampling, stages
 from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.stage_runner import RunError
 from nemo_drift.data.records import SeedPair, read_jsonl
 from nemo_drift.methods.seed import warm_start_pairs
 
 
 def _require_pairs(n_pairs: int, what: str, hint: str) -> None:
     if n_pairs == 0:
-        raise RuntimeError(f"{what}: no preference pair to train on ({hint})")
+        raise RunError(f"{what}: no preference pair to train on ({hint})")
 
 
 def warm_start_pairs_stage(ctx: RunContext, tmp: Path) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def apply_resume(ctx: RunContext) -> None:
 
 
 def _stage(ctx: RunContext, k: int, name: str, inputs: dict[str, Path], body) -> Path:
-    return run_stage(ctx, k, name, stage_settings(ctx.cfg, name, k), inputs, body)
+    # generate keeps a killed attempt's finished shards (each atomic, checked by fingerprint)
+    return run_stage(ctx, k, name, stage_settings(ctx.cfg, name, k), inputs, body, keep_partial=name == "generate")
 
 
 def dpo_round(ctx: RunContext, k: int, policy: Path, pairs_dir: Path, epochs: int) -> Path:

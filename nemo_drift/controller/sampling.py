@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.stage_runner import RunError
 from nemo_drift.data.prompts import PromptTooLong, render_guided, render_unguided
 from nemo_drift.data.records import DsatExample, SatExample, read_jsonl
 from nemo_drift.methods import drift, iterdpo, spin
@@ -15,7 +16,11 @@ from nemo_drift.methods.base import PairBuildResult, SamplePolicy, SamplingNeed
 
 
 def load_records(ctx: RunContext) -> tuple[list[DsatExample], list[SatExample]]:
-    return read_jsonl(ctx.data_dir / "dsat.jsonl", DsatExample), read_jsonl(ctx.data_dir / "sat.jsonl", SatExample)
+    """The prepared training records (held-out ones never reach a method), capped at method.max_examples."""
+    limit = ctx.cfg.method.max_examples
+    dsat = [r for r in read_jsonl(ctx.data_dir / "dsat.jsonl", DsatExample) if r.split == "train"][:limit]
+    sat = [r for r in read_jsonl(ctx.data_dir / "sat.jsonl", SatExample) if r.split == "train"][:limit]
+    return dsat, sat
 
 
 def sampling_needs(ctx: RunContext) -> list[SamplingNeed]:
@@ -39,9 +44,18 @@ def render(ctx: RunContext, need: SamplingNeed) -> str:
 
 def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int) -> dict[str, Any]:
     """Sample every prompt the method needs from the exported policy `model_dir`."""
-    from nemo_drift.generation.client import generate
+    from nemo_drift.generation.client import generate, sampler_command
     from nemo_drift.generation.records import SampleRequest
 
+    replica_launcher = getattr(ctx.launcher, "generation", None)
+    if ctx.dry_run:
+        placements = replica_launcher.placements() if replica_launcher is not None else [None]
+        for replica in range(len(placements) if replica_launcher is not None else ctx.cfg.generation.replicas):
+            cmd = sampler_command(ctx.cfg.generation.python, tmp, [replica], replica)
+            if replica_launcher is not None:
+                cmd = replica_launcher.command(cmd, replica)
+            print(f"[dry-run] generate replica {replica}: {' '.join(cmd)}  (model {model_dir})")
+        return {}
     needs = sampling_needs(ctx)
     requests, too_long = [], []
     for need in needs:
@@ -52,9 +66,9 @@ def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int
     n = max([ctx.cfg.generation.n, *(need.n for need in needs)])
     gen_cfg = dataclasses.replace(ctx.cfg.generation, n=n, seed=ctx.cfg.generation.seed + iteration)
     if not requests:
-        raise RuntimeError(f"method {ctx.cfg.method.name}: no prompt to sample (records in {ctx.data_dir}; "
+        raise RunError(f"method {ctx.cfg.method.name}: no prompt to sample (records in {ctx.data_dir}; "
                            f"{len(too_long)} prompts did not fit data.max_prompt_length)")
-    result = generate(requests, model_dir, tmp, gen_cfg, launcher=getattr(ctx.launcher, "generation", None))
+    result = generate(requests, model_dir, tmp, gen_cfg, launcher=replica_launcher)
     counts = dataclasses.asdict(result.counts)
     lengths = [len(s.token_ids) for s in result.samples]
     stats = {"prompts": len(requests), "prompts_too_long": len(too_long), "samples": len(result.samples),

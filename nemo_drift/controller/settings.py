@@ -13,10 +13,10 @@ _DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "import": ("model.hf_path",),
     "export": (),
     "parity": ("generation.max_tokens",),
-    "generate": ("method.name", "method.guided", "data.guided_instruction", "data.max_prompt_length",
+    "generate": ("method.name", "method.guided", "method.max_examples", "data.guided_instruction", "data.max_prompt_length",
                  "data.overlength", "generation.n", "generation.temperature", "generation.top_p",
                  "generation.max_tokens", "generation.seed"),
-    "pairs": ("method.name", "method.guided", "method.reward_model", "generation.on_empty",
+    "pairs": ("method.name", "method.guided", "method.max_examples", "method.reward_model", "generation.on_empty",
               "generation.on_truncated", "data.max_length", "data.max_prompt_length", "data.overlength"),
     "reference": ("trainer.reference_model", "model.seq_length", "trainer.length_normalize"),
     "train": ("trainer.loss", "trainer.beta", "trainer.rpo_alpha", "trainer.length_normalize", "trainer.optimizer",
@@ -43,9 +43,10 @@ def stage_settings(cfg: DriftConfig, stage: str, iteration: int) -> dict[str, An
     flat = _flatten(asdict(cfg))
     wanted = _DEPENDS_ON[stage]
     settings = {k: v for k, v in flat.items() if any(k == w or k.startswith(w + ".") for w in wanted)}
-    if iteration == 0:  # the warm start trains on seed pairs, whatever the method
+    if iteration == 0:  # the warm start trains on the seed pairs, whatever the method and its samples
         settings = {k: v for k, v in settings.items()
-                    if k not in ("method.name", "method.guided", "method.reward_model", "trainer.epochs")}
+                    if not k.startswith(("method.", "generation.")) or k == "method.warm_start_epochs"}
+        settings.pop("trainer.epochs", None)
     else:
         settings.pop("method.warm_start_epochs", None)
     return settings

@@ -20,11 +20,16 @@ def is_complete(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def stage_output(folder: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder; rename it to `folder` only if the body finishes."""
+def stage_output(folder: Path, keep_partial: bool = False) -> Iterator[Path]:
+    """Yield the temporary folder; rename it to `folder` only if the body finishes.
+
+    `keep_partial`: reuse what a killed attempt left in the temporary folder (generation keeps its
+    finished shards there, each written atomically); otherwise start from an empty one.
+    """
     tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if not keep_partial:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     yield tmp
     if not (tmp / MANIFEST).is_file():
         raise RuntimeError(f"stage folder {tmp} finished without a {MANIFEST}")

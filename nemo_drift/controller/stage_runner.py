@@ -6,6 +6,7 @@ rename happen here, so no body can leave a half-written stage that looks complet
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +18,11 @@ from nemo_drift.controller.stage_dir import discard, is_complete, stage_output
 StageBody = Callable[[Path], dict[str, Any]]
 
 
-class StageInvalidated(RuntimeError):
+class RunError(RuntimeError):
+    """The run cannot go on, for a reason the message names (with the setting or input to change)."""
+
+
+class StageInvalidated(RunError):
     """A completed stage was made with settings that differ from the current ones."""
 
 
@@ -29,8 +34,12 @@ def input_digest(path: Path) -> str:
 
 
 def run_stage(ctx: RunContext, iteration: int, name: str, settings: dict[str, Any], inputs: dict[str, Path],
-              body: StageBody) -> Path:
-    """Return the stage's completed folder, running `body` only when needed."""
+              body: StageBody, keep_partial: bool = False) -> Path:
+    """Return the stage's completed folder, running `body` only when needed.
+
+    `keep_partial`: a killed attempt's temporary folder is handed to the body again (the body must
+    check what it finds there itself, as the generation client does with its shard fingerprints).
+    """
     folder = ctx.stage_dir(iteration, name) if name != "prepare" else ctx.data_dir
     digests = {key: input_digest(path) for key, path in inputs.items() if path.exists()}
     done = Manifest.read(folder) if is_complete(folder) else None
@@ -47,12 +56,15 @@ def run_stage(ctx: RunContext, iteration: int, name: str, settings: dict[str, An
             return folder
         print(f"[iter {iteration}] {name}: an input was redone since; running again", flush=True)
     if ctx.dry_run:
-        body(folder.with_name(folder.name + ".dry-run"))
+        body(folder.with_name(folder.name + ".tmp"))  # commands show the paths a real run would use
         return folder
-    discard(folder)
+    if keep_partial:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        discard(folder)
     print(f"[iter {iteration}] {name}: running", flush=True)
     started = time.time()
-    with stage_output(folder) as tmp:
+    with stage_output(folder, keep_partial) as tmp:
         counts = body(tmp)
         Manifest(stage=name, iteration=iteration, settings=settings, inputs=digests, counts=counts,
                  started_at=started, duration_s=round(time.time() - started, 2)).write(tmp)

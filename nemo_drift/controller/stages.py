@@ -38,6 +38,9 @@ def prepare_data(ctx: RunContext, tmp: Path) -> dict[str, Any]:
     """Input logs -> DSAT / SAT / seed / held-out records + rejects + summary (nemo_drift.data)."""
     from nemo_drift.data.prepare import prepare
 
+    if ctx.dry_run:
+        print(f"[dry-run] prepare: in the controller process, {ctx.cfg.data.source} -> {ctx.data_dir}")
+        return {}
     summary = prepare(ctx.cfg.data, tmp)
     print(summary.format_table(), flush=True)
     return json.loads((tmp / "summary.json").read_text())

@@ -40,7 +40,7 @@ class Launcher(Protocol):
         ...
 
 
-class LocalLauncher:
+class LocalReplicaLauncher:
     """Runs the sampler as a local child in its own session (so a kill reaches vLLM's children too)."""
 
     def start(self, cmd: list[str], env: dict[str, str], log: IO[bytes], replica: int) -> subprocess.Popen:
@@ -172,12 +172,16 @@ def generate(requests: list[SampleRequest], model_dir: Path, out_dir: Path, cfg:
     reused = len(shards) - len(todo)
     if todo:
         gpus = visible_gpus()
-        if gpus and cfg.replicas * cfg.tensor_parallel_size > len(gpus):
+        # A cluster launcher (srun) places one replica per TP group over all nodes of the allocation;
+        # the GPUs this controller node sees say nothing about the others.
+        placements = getattr(launcher, "placements", None)
+        replicas = len(placements()) if placements else cfg.replicas
+        if not placements and gpus and cfg.replicas * cfg.tensor_parallel_size > len(gpus):
             raise ValueError(f"generation.replicas {cfg.replicas} x generation.tensor_parallel_size "
                              f"{cfg.tensor_parallel_size} needs more GPUs than the {len(gpus)} visible")
-        launcher = launcher or LocalLauncher()
+        launcher = launcher or LocalReplicaLauncher()
         running = []
-        for replica, group in enumerate(assign_shards(todo, cfg.replicas)):
+        for replica, group in enumerate(assign_shards(todo, replicas)):
             if not group:
                 continue
             log_path = layout.log_path(replica)

@@ -88,9 +88,22 @@ JOBS: dict[str, Callable[..., None]] = {"import": _import, "export": _export, "r
                                         "train": _train, "parity": _parity}
 
 
+def quiet_libraries() -> None:
+    """Keep a stage's log readable: megatron-core and Megatron-Bridge log every parameter at INFO and
+    warn about missing Transformer Engine/Apex on every import; progress bars and errors still show."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("megatron", "megatron.core", "megatron.bridge", "nemo_drift"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from nemo_drift.config.loader import load_config_file
 
+    quiet_libraries()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in JOBS:
         print(f"usage: python -m nemo_drift.megatron.jobs {{{'|'.join(JOBS)}}} config=... out=... [key=path ...]",

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from nemo_drift.config.generation import GenerationConfig
-from nemo_drift.generation.client import GenerationError, GenerationResult, LocalLauncher, generate
+from nemo_drift.generation.client import GenerationError, GenerationResult, LocalReplicaLauncher, generate
 from nemo_drift.generation.records import SampleRequest, read_samples
 
 QUESTIONS = ["Reply with the single word: yes.", "What is 2 + 2? Answer with a number only.",
              "Name one color.", "Say hello."]
 
 
-class RecordingLauncher(LocalLauncher):
+class RecordingLauncher(LocalReplicaLauncher):
     """The local launcher, remembering the sampler processes so the test can kill one."""
 
     def __init__(self) -> None:
