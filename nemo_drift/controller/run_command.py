@@ -35,6 +35,25 @@ def _train_records(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+def log_iterations_to_wandb(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
+    """Per-iteration figures as one wandb run (offline unless trainer.wandb_mode=online); each
+    training job logs its own steps in its stage folder."""
+    trainer = ctx.cfg.trainer
+    if trainer.wandb_mode == "disabled" or not rows:
+        return
+    import os
+
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(project=trainer.wandb_project, name=f"{ctx.cfg.run.name}-iterations", mode=trainer.wandb_mode,
+                     dir=str(ctx.run_dir), config={"method": ctx.cfg.method.name, "model": ctx.cfg.model.hf_path},
+                     reinit="finish_previous")
+    for row in rows:
+        run.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=int(row["iteration"]))
+    run.finish()
+
+
 def summarise(ctx: RunContext) -> str:
     """Summary table + training-dynamics plot + report.md; returns the table."""
     from nemo_drift.eval.plots import plot_training_dynamics
@@ -50,7 +69,9 @@ def summarise(ctx: RunContext) -> str:
         row = stats.setdefault(rec["iteration"], {"iteration": rec["iteration"]})
         row.setdefault("loss_first", rec["loss"])
         row.update({"loss_last": rec["loss"], **{k: rec[k] for k in rec if k.startswith("rewards/")}})
-    table = format_table(iteration_rows(list(stats.values())))
+    rows = iteration_rows(list(stats.values()))
+    table = format_table(rows)
+    log_iterations_to_wandb(ctx, rows)
     plots = plot_training_dynamics(records, ctx.run_dir / "plots")
     report = [f"# Run {ctx.cfg.run.name}", "", f"method: {ctx.cfg.method.name}, model: {ctx.cfg.model.hf_path}",
               "", table, "", *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots)]
