@@ -2,23 +2,13 @@
 model scores higher becomes the chosen side."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import torch
 
+from fakes import FakeSample as S
 from nemo_drift.data.records import DsatExample, Provenance
 from nemo_drift.eval.reward import RewardModel
 from nemo_drift.methods import iterdpo
-
-
-@dataclass
-class S:
-    prompt_id: str
-    sample_index: int
-    text: str
-    empty: bool = False
-    truncated: bool = False
 
 
 @pytest.fixture(scope="module")

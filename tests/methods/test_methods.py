@@ -1,10 +1,9 @@
 """Pair construction of DRIFT, SPIN and IterDPO on hand-built records and samples."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
+from fakes import FakeSample as S
 from nemo_drift.data.records import DsatExample, Provenance, SatExample, SeedPair
 from nemo_drift.methods import drift, iterdpo, spin
 from nemo_drift.methods.base import SamplePolicy
@@ -12,15 +11,6 @@ from nemo_drift.methods.seed import warm_start_pairs
 
 PROV = Provenance("hand.jsonl", "chat_logs", 0, "c1")
 CTX = [{"role": "user", "content": "Write a haiku about rain."}]
-
-
-@dataclass
-class S:
-    prompt_id: str
-    sample_index: int
-    text: str
-    empty: bool = False
-    truncated: bool = False
 
 
 def dsat(id_: str, feedback: str = "That's not 5-7-5.", split: str = "train") -> DsatExample:
