@@ -139,7 +139,11 @@ def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warm
 
 # --- ours ---------------------------------------------------------------------------------------
 
-def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int) -> dict:
+def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
+                  variant: str = "full") -> dict:
+    """variant "full": the path a run takes. Diagnostics: "no_fp16_module" builds the model in bf16
+    without Float16Module (whose last stage returns fp32 logits); "torch_rmsprop" also drops megatron
+    DDP and the megatron optimizer (plain autograd + torch RMSprop on bf16 weights, as the peer)."""
     from megatron.core.models.gpt import GPTModel
     from megatron.core.transformer import TransformerConfig
 
@@ -163,15 +167,18 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
     model = GPTModel(config=config, transformer_layer_spec=sdpa_layer_spec(config), vocab_size=s.vocab,
                      max_sequence_length=s.seq, position_embedding_type="rope", rotary_base=1_000_000,
                      share_embeddings_and_output_weights=True, parallel_output=True).to(device)
-    if bf16:
+    if bf16 and variant == "full":
         from megatron.core.transformer.module import Float16Module
 
         model = Float16Module(config, model)
     trainer = TrainerConfig(micro_batch_size=s.pairs, global_batch_size=s.pairs, lr=5e-7, optimizer="rmsprop",
                             clip_grad=1.0, wandb_mode="disabled")
-    chunks = wrap_ddp([model], trainer)
-    optimizer = build_optimizer(chunks, trainer)
-    wire_megatron_config(chunks, optimizer)
+    if variant == "torch_rmsprop":
+        chunks, optimizer = [model], torch.optim.RMSprop(model.parameters(), lr=5e-7)
+    else:
+        chunks = wrap_ddp([model], trainer)
+        optimizer = build_optimizer(chunks, trainer)
+        wire_megatron_config(chunks, optimizer)
     tokens = random_batch(s, torch.device("cpu")).tolist()
     half = s.seq // 2
     pairs = [PairTokens(id=str(i), prompt_ids=tokens[i][:half], chosen_ids=tokens[i][half:],
@@ -189,7 +196,24 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
     losses: list[float] = []
 
     def step() -> None:
-        losses.append(train_step(chunks, optimizer, micro, trainer)["loss"])
+        if variant != "torch_rmsprop":
+            losses.append(train_step(chunks, optimizer, micro, trainer)["loss"])
+            return
+        from nemo_drift.megatron.logprobs import sum_by_sequence, token_logprobs
+        from nemo_drift.megatron.losses import PairLogps, compute_pair_loss
+
+        batch = micro[0]
+        logits = model(batch["tokens"], batch["position_ids"], None)  # [2B, S, V]
+        logps, counts = sum_by_sequence(token_logprobs(logits, batch["labels"]), batch["loss_mask"])
+        b = s.pairs
+        out = compute_pair_loss("dpo", PairLogps(logps[:b], logps[b:], batch["ref_chosen"], batch["ref_rejected"],
+                                                 counts[:b], counts[b:]), beta=0.1)
+        loss = out.losses.mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss))
 
     sec, peak = timed(step, steps, warmup, device)
     return {"seconds_per_step": sec, "peak_gib": peak, "reference_pass_seconds": ref_seconds,
@@ -203,6 +227,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
+    parser.add_argument("--variants", default="full", help="comma list of full,no_fp16_module,torch_rmsprop "
+                        "(diagnostics: which part of the Megatron path costs what)")
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
@@ -217,15 +243,21 @@ def main() -> None:
     gc.collect()
     if on_gpu:
         torch.cuda.empty_cache()
-    results["ours_megatron_sdpa_precomputed_ref"] = megatron_ours(shape, device, dtype, args.steps, args.warmup)
+    for variant in args.variants.split(","):
+        key = "ours_megatron_sdpa_precomputed_ref" + ("" if variant == "full" else f"_{variant}")
+        results[key] = megatron_ours(shape, device, dtype, args.steps, args.warmup, variant)
+        gc.collect()
+        if on_gpu:
+            torch.cuda.empty_cache()
     for r in results.values():
         r["tokens_per_s"] = tokens_per_step / r["seconds_per_step"]
         if peak_flops:
             r["mfu"] = train_flops_per_token(shape) * r["tokens_per_s"] / peak_flops
     ours, peer = results["ours_megatron_sdpa_precomputed_ref"], results["peer_hf_trl_style"]
-    # Amortised: one reference forward per pair per iteration (~1/3 of a training step's work).
-    ours["tokens_per_s_incl_reference_pass"] = tokens_per_step / (ours["seconds_per_step"]
-                                                                  + ours["reference_pass_seconds"])
+    for r in results.values():  # amortised: one reference forward per pair per iteration
+        if "reference_pass_seconds" in r:
+            r["tokens_per_s_incl_reference_pass"] = tokens_per_step / (r["seconds_per_step"]
+                                                                       + r["reference_pass_seconds"])
     report = {
         "device": card, "shape": shape.__dict__, "dtype": str(dtype), "params": params_count(shape),
         "tokens_per_step": tokens_per_step, "steps": args.steps, "torch": torch.__version__, **results,
