@@ -61,7 +61,8 @@ if [[ $kind == train ]]; then
   log "installing env/train-nodeps.txt without dependencies"
   "${pip[@]}" install -q --no-deps -r "$root/env/train-nodeps.txt"
   log "installing nemo-drift (editable)"
-  "${pip[@]}" install -q --no-deps -e "$root"
+  "${pip[@]}" install -q --no-deps -e "$root" 2>"$venv/editable-install.log" \
+    || { cat "$venv/editable-install.log" >&2; exit 1; }
   "$venv/bin/python" -c "import megatron.core, transformers, hydra, nemo_drift" \
     || { echo "error: the training environment does not import its core packages" >&2; exit 1; }
 else
@@ -72,7 +73,8 @@ else
     "${pip[@]}" uninstall -q -y -r "$root/env/gen-remove.txt" 2>/dev/null || true
   fi
   # The sampler entry point lives in nemo_drift.generation; the package itself has no heavy imports.
-  "${pip[@]}" install -q --no-deps -e "$root"
+  "${pip[@]}" install -q --no-deps -e "$root" 2>"$venv/editable-install.log" \
+    || { cat "$venv/editable-install.log" >&2; exit 1; }
   VLLM_ENABLE_V1_MULTIPROCESSING=0 "$venv/bin/python" -c "import vllm" \
     || { echo "error: the generation environment does not import vllm" >&2; exit 1; }
 fi
