@@ -120,7 +120,11 @@ def _stop(running: list[_Running]) -> None:
 
 
 def _wait(running: list[_Running], layout: ShardLayout, timeout_s: float, poll_s: float = 0.5) -> None:
-    """Wait for every replica; raise GenerationError on a crash, a stall, or unfinished shards."""
+    """Wait for every replica; raise GenerationError on a crash, a stall, or unfinished shards.
+    A progress bar counts finished shards (with ETA) over all replicas."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(len(run.shards) for run in running), desc="generate", unit="shard", dynamic_ncols=True)
     try:
         while True:
             now = time.monotonic()
@@ -140,10 +144,12 @@ def _wait(running: list[_Running], layout: ShardLayout, timeout_s: float, poll_s
                     raise GenerationError(f"sampler replica {run.replica} made no progress for {timeout_s:.0f}s "
                                           f"(generation.shard_timeout_s); killed. Log {run.log_path}:\n"
                                           f"{_log_tail(run.log_path)}")
+            bar.update(sum(run.done for run in running) - bar.n)
             if all(run.proc.poll() == 0 for run in running):
                 return
             time.sleep(poll_s)
     finally:
+        bar.close()
         _stop(running)
 
 

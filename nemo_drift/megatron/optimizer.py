@@ -199,7 +199,7 @@ def cpu_grad_norm_fp32(grads_for_norm: list[Tensor] | Tensor, norm_type: float =
     if isinstance(grads_for_norm, Tensor):
         grads_for_norm = [grads_for_norm]
     if float(norm_type) != 2.0:
-        raise NotImplementedError("only the L2 gradient norm is implemented on CPU")
+        raise ValueError(f"grad-norm type {norm_type}: only the L2 norm (what megatron clips by) is computed on CPU")
     total = torch.zeros(1, dtype=torch.float64)
     for grad in grads_for_norm:
         total += grad.detach().double().pow(2).sum()

@@ -63,8 +63,8 @@ def load_plan_inputs(model_preset: str, cluster_preset: Optional[str] = None, ov
                      conf_dir: Path = CONF_DIR) -> PlanInputs:
     """Merge conf/cluster/<preset>.yaml (under `cluster`), then conf/model/<preset>.yaml, then overrides.
 
-    Plain YAML merge then dataclass construction (OmegaConf 2.3 cannot type the schema's `Literal`
-    fields), so unknown keys are refused here and values are checked by the planner's rules.
+    Plain YAML merge then dataclass construction, without Hydra: unknown keys are refused here and
+    values are checked by the planner's rules.
     """
     from nemo_drift.config.loader import _register_resolvers
 
@@ -78,6 +78,9 @@ def load_plan_inputs(model_preset: str, cluster_preset: Optional[str] = None, ov
     tree = OmegaConf.merge(tree, preset)
     tree = OmegaConf.merge(tree, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
     raw: dict[str, Any] = OmegaConf.to_container(tree, resolve=True)  # type: ignore[assignment]
+    # Presets also size the data and the run (e.g. smollm2_135m's data.max_length); the plan reads the
+    # sequence length from model.seq_length, so those groups do not change it.
+    raw = {k: v for k, v in raw.items() if k not in ("data", "method", "run", "resume")}
     unknown = sorted(set(raw) - {"model", "trainer", "generation", "cluster"})
     if unknown:
         raise ValueError(f"{unknown[0]}: the planner reads only model, trainer, generation, cluster")

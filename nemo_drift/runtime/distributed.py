@@ -50,8 +50,13 @@ class DistEnv:
 
 def _start_process_group(backend: str, timeout_minutes: int) -> Launcher:
     info = read_launch_env()
-    os.environ.setdefault("MASTER_ADDR", info.master_addr)
-    os.environ.setdefault("MASTER_PORT", str(info.master_port))
+    if info.launcher == "single":
+        # A fresh port, never an inherited MASTER_PORT: a parent process that ran init_distributed itself
+        # (pytest, a notebook) exports its own port, still bound by its store (EADDRINUSE in children).
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = info.master_addr, str(info.master_port)
+    else:
+        os.environ.setdefault("MASTER_ADDR", info.master_addr)
+        os.environ.setdefault("MASTER_PORT", str(info.master_port))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
                                 timeout=datetime.timedelta(minutes=timeout_minutes))
