@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import sys
 import types
 from typing import Any
@@ -67,9 +68,13 @@ def import_auto_bridge() -> type:
     for name in _TE_NAMES:
         sys.modules[name] = _stub_module(name)
     sys.modules["transformer_engine"].pytorch = sys.modules["transformer_engine.pytorch"]  # type: ignore[attr-defined]
+    # Without TE the bridge logs a full traceback at INFO for every optional TE symbol it probes
+    # (e.g. FP8GlobalStateManager): expected here, so INFO records are muted for this import only.
+    logging.disable(logging.INFO)
     try:
         from megatron.bridge import AutoBridge
     finally:
+        logging.disable(logging.NOTSET)
         for name in _TE_NAMES:
             sys.modules.pop(name, None)
         for name, module in list(sys.modules.items()):
