@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Sequence
 
 from nemo_drift.data.records import DsatExample, Message, PreferencePair, SatExample
+from nemo_drift.generation.records import keep_sample
 
 PromptKind = Literal["guided", "unguided"]
 
@@ -70,20 +71,16 @@ class PairBuildResult:
 
 
 def usable_samples(samples: Sequence[SampleLike], policy: SamplePolicy) -> tuple[list[SampleLike], str | None]:
-    """Samples that pass the policy, in sample order, and the reason when none does."""
+    """Samples that pass the policy (`generation.records.keep_sample`), in sample order, and the
+    reason when none does."""
     if not samples:
         return [], "no_sample"
-    kept, reason = [], None
-    for sample in sorted(samples, key=lambda s: s.sample_index):
-        if sample.empty or not sample.text.strip():
-            if policy.on_empty == "drop":
-                reason = "empty_sample"
-                continue
-        if sample.truncated and policy.on_truncated == "drop":
-            reason = "truncated_sample"
-            continue
-        kept.append(sample)
-    return kept, (None if kept else reason)
+    ordered = sorted(samples, key=lambda s: s.sample_index)
+    kept = [s for s in ordered if keep_sample(s, policy.on_empty, policy.on_truncated)]  # type: ignore[arg-type]
+    if kept:
+        return kept, None
+    last = ordered[-1]
+    return [], "empty_sample" if last.empty and policy.on_empty == "drop" else "truncated_sample"
 
 
 def train_examples(records: Sequence[Any]) -> list[Any]:

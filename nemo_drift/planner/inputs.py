@@ -22,18 +22,11 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass
-class PlannedModelConfig(ModelConfig):
-    """ModelConfig plus the preset's architecture (until the schema carries `model.architecture`)."""
-
-    architecture: Optional[ArchitectureConfig] = None
-    """Shape of the model when hf_path is a hub id not on disk (presets carry it)."""
-
-
 @dataclass
 class PlanInputs:
     """The groups the planner uses: model layout, batch/optimizer, vLLM layout, machines."""
 
-    model: PlannedModelConfig = field(default_factory=PlannedModelConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -44,10 +37,9 @@ class PlanInputs:
 
 
 def inputs_from_config(cfg: Any) -> PlanInputs:
-    """PlanInputs from a DriftConfig (with or without the `cluster` group and `model.architecture`)."""
-    model = PlannedModelConfig(**{k: v for k, v in vars(cfg.model).items()})
-    return PlanInputs(model=model, trainer=cfg.trainer, generation=cfg.generation,
-                      cluster=getattr(cfg, "cluster", None) or ClusterConfig())
+    """PlanInputs from a DriftConfig."""
+    return PlanInputs(model=cfg.model, trainer=cfg.trainer, generation=cfg.generation,
+                      cluster=cfg.cluster)
 
 
 def _build(cls: type, values: dict[str, Any], group: str) -> Any:
@@ -86,7 +78,7 @@ def load_plan_inputs(model_preset: str, cluster_preset: Optional[str] = None, ov
         raise ValueError(f"{unknown[0]}: the planner reads only model, trainer, generation, cluster")
     model = dict(raw["model"])
     arch = model.pop("architecture", None)
-    planned = _build(PlannedModelConfig, model, "model")
+    planned = _build(ModelConfig, model, "model")
     planned.architecture = _build(ArchitectureConfig, arch, "model.architecture") if arch else None
     return PlanInputs(model=planned, trainer=_build(TrainerConfig, raw["trainer"], "trainer"),
                       generation=_build(GenerationConfig, raw["generation"], "generation"),
