@@ -1,7 +1,9 @@
 """Run each trainer worker configuration once per pytest process and share its report between tests."""
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from tests.distributed import run_torchrun
 
 WORKER = Path(__file__).with_name("dpo_worker.py")
 _ROOT = Path(tempfile.mkdtemp(prefix="nemo_drift_trainer_tests_"))
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)  # ~2.5 GB of checkpoints per test run
 
 
 @functools.lru_cache(maxsize=None)
