@@ -1,4 +1,4 @@
-"""DPO training step: nemo-drift's Megatron path vs the peer a user would pick, in one process.
+"""DPO training step: nemo-drift's Megatron path vs the peer a user would pick, in one run.
 
     python bench/bench_dpo_step.py                 # GPU: Qwen2.5-1.5B shape, seq 2048, 2 pairs/micro-batch, bf16
     python bench/bench_dpo_step.py --shape tiny    # CPU: the same code on a tiny shape (so it cannot rot)
@@ -8,20 +8,23 @@ forward, per-row log-softmax of the labels, reference model resident and run in 
 loss, torch RMSprop.
 ours = megatron-core GPTModel with nemo-drift's local spec + SDPA core attention
 (nemo_drift.megatron.layer_spec), megatron DDP + megatron optimizer with our RMSprop (distributed
-optimizer on GPU), our chunked vocab-parallel log-probs and DPO loss through
+optimizer on GPU), our log-prob output processor (chunked vocab-parallel log-probs on the [S, B, V]
+logits, nemo_drift.megatron.logprobs) and DPO loss through
 get_forward_backward_func (nemo_drift.megatron.trainer.train_step), reference log-probs precomputed
 once by our forward-only pass (nemo_drift.megatron.reference).
 
 Random weights and random tokens (speed does not depend on them). The Megatron model is built from a
 TransformerConfig of the same shape rather than through Megatron-Bridge, so the GPU image needs only
-megatron-core. Prints a JSON report with tokens/s, peak memory, MFU and the ratios ours/peer.
+megatron-core. Each path runs in its own fresh process, so peak memory is its own. Prints a JSON
+report with tokens/s, peak memory, MFU and the ratios ours/peer.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import gc
 import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +75,21 @@ def random_batch(s: Shape, device: torch.device, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, s.vocab, (2 * s.pairs, s.seq), generator=g).to(device)  # [2B, S]: chosen, rejected
 
 
+def _peak_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated()
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def timed(step, steps: int, warmup: int, device: torch.device) -> tuple[float, float]:
-    """(seconds per step, peak memory GiB) over `steps` after `warmup`."""
+    """(seconds per step, peak memory GiB) over `steps` after `warmup`.
+
+    Each path runs in a fresh process (see main), so the GPU figure is that path's own peak of
+    allocated memory. On CPU it is the peak RSS growth since the process started building the path
+    (see `rss_baseline`), a rough figure: the tiny CPU shape only keeps the script from rotting.
+    """
     for _ in range(warmup):
         step()
     if device.type == "cuda":
@@ -84,12 +100,14 @@ def timed(step, steps: int, warmup: int, device: torch.device) -> tuple[float, f
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() / 2**30
+        peak = _peak_bytes(device)
     else:
-        import resource
+        peak = _peak_bytes(device) - rss_baseline
+    return (time.perf_counter() - start) / steps, peak / 2**30
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return (time.perf_counter() - start) / steps, peak
+
+rss_baseline = 0
+"""CPU only: peak RSS (bytes) when the path started building its model (set by run_one)."""
 
 
 # --- the peer -----------------------------------------------------------------------------------
@@ -199,12 +217,13 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
         if variant != "torch_rmsprop":
             losses.append(train_step(chunks, optimizer, micro, trainer)["loss"])
             return
-        from nemo_drift.megatron.logprobs import sum_by_sequence, token_logprobs
+        from nemo_drift.megatron.logprobs import logprob_output_processor, sum_by_sequence
         from nemo_drift.megatron.losses import PairLogps, compute_pair_loss
 
         batch = micro[0]
-        logits = model(batch["tokens"], batch["position_ids"], None)  # [2B, S, V]
-        logps, counts = sum_by_sequence(token_logprobs(logits, batch["labels"]), batch["loss_mask"])
+        token_logps = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"],
+                            output_processor=logprob_output_processor)  # [2B, S]
+        logps, counts = sum_by_sequence(token_logps, batch["loss_mask"])
         b = s.pairs
         out = compute_pair_loss("dpo", PairLogps(logps[:b], logps[b:], batch["ref_chosen"], batch["ref_rejected"],
                                                  counts[:b], counts[b:]), beta=0.1)
@@ -220,6 +239,23 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
             "first_loss": losses[0], "ln2": 0.6931471805599453}
 
 
+PATHS = ("peer", "full", "no_fp16_module", "torch_rmsprop")
+
+
+def run_one(path: str, shape: Shape, steps: int, warmup: int) -> dict:
+    """One path in this process: "peer" or a variant of ours."""
+    global rss_baseline
+    on_gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if on_gpu else "cpu")
+    dtype = torch.bfloat16 if on_gpu else torch.float32
+    if not on_gpu:
+        torch.set_num_threads(2)
+        rss_baseline = _peak_bytes(device)
+    if path == "peer":
+        return hf_peer(shape, device, dtype, steps, warmup)
+    return megatron_ours(shape, device, dtype, steps, warmup, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default=None,
@@ -229,26 +265,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     parser.add_argument("--variants", default="full", help="comma list of full,no_fp16_module,torch_rmsprop "
                         "(diagnostics: which part of the Megatron path costs what)")
+    parser.add_argument("--one", choices=PATHS, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
-    device = torch.device("cuda" if on_gpu else "cpu")
     shape = SHAPES[args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny")]
+    if args.one:  # child process: one path, JSON on the last stdout line
+        print(json.dumps(run_one(args.one, shape, args.steps, args.warmup)))
+        return
     dtype = torch.bfloat16 if on_gpu else torch.float32
-    if not on_gpu:
-        torch.set_num_threads(2)
     tokens_per_step = 2 * shape.pairs * shape.seq
     card = torch.cuda.get_device_name() if on_gpu else "CPU"
     peak_flops = next((v for k, v in PEAK_TFLOPS.items() if k in card), None)
-    results = {"peer_hf_trl_style": hf_peer(shape, device, dtype, args.steps, args.warmup)}
-    gc.collect()
-    if on_gpu:
-        torch.cuda.empty_cache()
-    for variant in args.variants.split(","):
-        key = "ours_megatron_sdpa_precomputed_ref" + ("" if variant == "full" else f"_{variant}")
-        results[key] = megatron_ours(shape, device, dtype, args.steps, args.warmup, variant)
-        gc.collect()
-        if on_gpu:
-            torch.cuda.empty_cache()
+    results = {}
+    # Each path in a fresh process: peak memory is then that path's own (in one process, allocator
+    # state and anything a previous path left behind would be counted against the next).
+    for path in ["peer", *args.variants.split(",")]:
+        key = "peer_hf_trl_style" if path == "peer" else (
+            "ours_megatron_sdpa_precomputed_ref" + ("" if path == "full" else f"_{path}"))
+        cmd = [sys.executable, __file__, "--one", path, "--shape", args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny"),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{path} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+        results[key] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{key}: {results[key]}", file=sys.stderr, flush=True)
     for r in results.values():
         r["tokens_per_s"] = tokens_per_step / r["seconds_per_step"]
         if peak_flops:
