@@ -26,6 +26,8 @@ from megatron.core import parallel_state as ps
 from megatron.core.dist_checkpointing.serialization import get_default_save_sharded_strategy
 from megatron.core.tensor_parallel import get_cuda_rng_tracker
 
+from nemo_drift.megatron.optimizer import checkpoint_metadata
+
 EXTRA_KEY = "nemo_drift_extra"
 
 
@@ -49,7 +51,8 @@ def _sharded_state_dict(model_chunks: list[torch.nn.Module], optimizer: Any, ext
         merged = {}
         for sub in model_state.values():
             merged.update(sub)
-        state["optimizer"] = optimizer.sharded_state_dict(merged, is_loading=False)
+        state["optimizer"] = optimizer.sharded_state_dict(merged, is_loading=False,
+                                                          metadata=checkpoint_metadata(optimizer))
     state[EXTRA_KEY] = {"extra": dict(extra or {}), "layout": _layout()}  # "common" state, written by rank 0
     return state
 
@@ -97,11 +100,11 @@ def load_checkpoint(path: str | Path, model_chunks: list[torch.nn.Module], optim
     path = Path(path)
     if not (path / "metadata.json").exists():
         raise FileNotFoundError(f"{path} is not a megatron distributed checkpoint (no metadata.json)")
-    state = _sharded_state_dict(model_chunks, optimizer, None)
+    state = _sharded_state_dict(model_chunks, None, None)  # the optimizer's part is built for loading below
     if optimizer is not None:
         state["optimizer"] = optimizer.sharded_state_dict(
             {k: v for key, sub in state.items() if key.startswith("model") for k, v in sub.items()},
-            is_loading=True)
+            is_loading=True, metadata=checkpoint_metadata(optimizer))
     loaded = dist_checkpointing.load(state, str(path))  # missing keys surface in load_state_dict(strict=...)
     for i, chunk in enumerate(model_chunks):
         chunk.load_state_dict(loaded[_model_key(i, len(model_chunks))], strict=strict)

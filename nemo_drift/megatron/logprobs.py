@@ -82,12 +82,14 @@ class _VocabParallelTokenLogprobs(torch.autograd.Function):
         for r0 in range(0, rows, ctx.chunk_rows):
             r1 = min(rows, r0 + ctx.chunk_rows)
             g = grad_logps[r0:r1].to(lse.dtype)  # [c]
-            p = logits[r0:r1].to(lse.dtype, copy=True).sub_(lse[r0:r1].unsqueeze(-1)).exp_()  # softmax
-            p.mul_(-g.unsqueeze(-1))
+            same_dtype = grad.dtype == lse.dtype  # fp32 logits: work in the gradient's own rows
+            p = grad[r0:r1].copy_(logits[r0:r1]) if same_dtype else logits[r0:r1].to(lse.dtype, copy=True)
+            p.sub_(lse[r0:r1].unsqueeze(-1)).exp_().mul_(-g.unsqueeze(-1))  # -g * softmax
             local = labels[r0:r1] - ctx.first
             here = (local >= 0) & (local < v_local)
             p.scatter_add_(-1, local.clamp(0, v_local - 1).unsqueeze(-1), (g * here).unsqueeze(-1))
-            grad[r0:r1].copy_(p)
+            if not same_dtype:
+                grad[r0:r1].copy_(p)
         return grad, None, None, None
 
 

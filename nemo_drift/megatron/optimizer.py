@@ -5,9 +5,11 @@ megatron-core 0.19.2 dispatches `OptimizerConfig.optimizer` over adam / sgd / li
 the Adam configuration, which gives every wrapper we want (FP32Optimizer on fp32 params,
 Float16OptimizerWithFloat16Params with fp32 main params under bf16, DistributedOptimizer on GPU),
 then hand each wrapper an `RMSprop` over the SAME param-group dicts. Our RMSprop names its state like
-Adam's ("exp_avg_sq" = the running squared-gradient average, "exp_avg" = the momentum buffer), so the
-wrappers' state-dict and sharded-checkpoint code (`distrib_optimizer.py` `optimizer_state_keys`, which
-defaults to those two names) and Adam's `init_state_fn` handle it unchanged.
+Adam's ("exp_avg_sq" = the running squared-gradient average, "exp_avg" = the momentum buffer, only
+with momentum > 0), and each wrapper gets RMSprop's `init_state_fn` (megatron calls it to give a fresh
+optimizer state before loading a checkpoint into it); the distributed optimizer additionally learns
+RMSprop's state keys (`RMSpropDistributedOptimizer`), as megatron does for Lion, so no fp32 buffer
+that RMSprop never reads is allocated or checkpointed (4 bytes a parameter).
 
 CPU (notes/megatron-on-cpu.md, "Optimizer"): the distributed optimizer refuses CPU tensors
 (`distrib_optimizer.py:478`), so "auto" falls back to the non-distributed wrapper with a logged reason;
@@ -43,12 +45,13 @@ class RMSprop(torch.optim.Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         super().__init__(params, defaults)
 
-    def _init_state(self, p: Tensor) -> dict:
+    def _init_state(self, p: Tensor, momentum: float) -> dict:
         state = self.state[p]
-        if len(state) == 0 or "exp_avg_sq" not in state:
+        if "exp_avg_sq" not in state:
             state["step"] = torch.tensor(0.0)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if momentum > 0 and "exp_avg" not in state:
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
     @torch.no_grad()
@@ -62,8 +65,10 @@ class RMSprop(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 grad = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
-                state = self._init_state(p)
-                state["step"] += 1
+                state = self._init_state(p, momentum)
+                # Out of place: after a distributed-optimizer load every state shares ONE step tensor
+                # (distrib_optimizer.py:1024-1032); an in-place += would count each parameter.
+                state["step"] = state["step"] + 1
                 square_avg = state["exp_avg_sq"]
                 square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
                 avg = square_avg.sqrt().add_(eps)
@@ -126,6 +131,63 @@ def _install_rmsprop(optimizer: Any, cfg: TrainerConfig) -> None:
                           weight_decay=cfg.weight_decay)
         rmsprop.param_groups = groups
         wrapper.optimizer = rmsprop
+        wrapper.init_state_fn = rmsprop_init_state_fn
+        _teach_rmsprop_state(wrapper)
+
+
+def rmsprop_init_state_fn(opt: torch.optim.Optimizer, config: Any = None) -> None:
+    """megatron's `init_state_fn` contract (optimizer/__init__.py:588, Adam's): give every parameter
+    without state the tensors a checkpoint of this optimizer holds, so a load has somewhere to go."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if len(opt.state[p]) == 0:
+                opt.state[p]["step"] = torch.tensor(0.0)
+                opt.state[p]["exp_avg_sq"] = torch.zeros_like(p.data)
+                if group.get("momentum", 0.0) > 0:
+                    opt.state[p]["exp_avg"] = torch.zeros_like(p.data)
+
+
+def _teach_rmsprop_state(wrapper: Any) -> None:
+    """Make a DistributedOptimizer wrapper RMSprop-aware (a no-op for the other wrappers)."""
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    if isinstance(wrapper, DistributedOptimizer) and not isinstance(wrapper, RMSpropDistributedOptimizer):
+        wrapper.__class__ = _rmsprop_subclass(type(wrapper))
+
+
+_SUBCLASSES: dict[type, type] = {}
+
+
+def _rmsprop_subclass(base: type) -> type:
+    if base not in _SUBCLASSES:
+        _SUBCLASSES[base] = type(f"RMSprop{base.__name__}", (RMSpropDistributedOptimizer, base), {})
+    return _SUBCLASSES[base]
+
+
+class RMSpropDistributedOptimizer:
+    """Mixin over megatron's DistributedOptimizer for our RMSprop (GPU only: the distributed optimizer
+    refuses CPU tensors, so this is exercised by bench/gpu_session.sh, not by the CPU tests).
+
+    - `optimizer_state_keys`: RMSprop's tensors ("exp_avg_sq", plus "exp_avg" with momentum), as
+      megatron special-cases Lion (distrib_optimizer.py:805-815); Adam's pair is the default there.
+    - `_set_main_param_and_optimizer_states`: upstream copies every tensor of a parameter's state, the
+      torch-native "step" included (distrib_optimizer.py:1213-1223), but the fully-reshardable loader
+      leaves "step" out of what it hands over (:2390; step comes back through param_groups), which
+      raised KeyError('step') on an H100. The step already restored by load_state_dict is kept.
+    """
+
+    @property
+    def optimizer_state_keys(self) -> tuple[str, ...]:
+        momentum = any(g.get("momentum", 0.0) > 0 for g in self.optimizer.param_groups)
+        return ("exp_avg", "exp_avg_sq") if momentum else ("exp_avg_sq",)
+
+    def _set_main_param_and_optimizer_states(self, model_param: Tensor, tensors: dict) -> None:
+        group_index, group_order = self.model_param_group_index_map[model_param]
+        main_param = self.optimizer.param_groups[group_index]["params"][group_order]
+        state = self.optimizer.state[main_param]
+        if "step" in state and "step" not in tensors:
+            tensors = {**tensors, "step": state["step"]}
+        super()._set_main_param_and_optimizer_states(model_param, tensors)  # type: ignore[misc]
 
 
 def wrap_ddp(chunks: list[torch.nn.Module], cfg: Optional[TrainerConfig] = None) -> list[torch.nn.Module]:
@@ -184,6 +246,19 @@ def prepare_for_load(optimizer: Any) -> None:
         init = getattr(wrapper, "_init_optimizer_states_with_dummy_values", None)
         if inner is not None and init is not None and len(inner.state) == 0:
             init()
+
+
+def checkpoint_metadata(optimizer: Any) -> Optional[dict]:
+    """`metadata` for megatron's optimizer.sharded_state_dict (the same on save and load).
+
+    The distributed optimizer is saved "fully_reshardable" (optimizer state in model space, so it loads
+    at another TP/PP/DP layout); its default format failed to save on an H100. None otherwise.
+    """
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    if any(isinstance(w, DistributedOptimizer) for w in _inner_optimizers(optimizer)):
+        return {"distrib_optim_sharding_type": "fully_reshardable"}
+    return None
 
 
 # --- CPU gradient norm and clipping -------------------------------------------------------------

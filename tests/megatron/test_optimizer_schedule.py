@@ -38,7 +38,26 @@ def test_rmsprop_first_step_by_hand() -> None:
     opt = RMSprop([p], lr=0.1, alpha=0.99, eps=0.0)
     opt.step()
     assert p.item() == pytest.approx(-1.0, abs=1e-6)
-    assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"}  # Adam's names: megatron checkpoints them
+    # Adam's name for the squared average (megatron checkpoints it); no momentum buffer without momentum
+    assert set(opt.state[p]) == {"step", "exp_avg_sq"}
+    with_momentum = RMSprop([q := torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    q.grad = torch.ones(1)
+    with_momentum.step()
+    assert set(with_momentum.state[q]) == {"step", "exp_avg", "exp_avg_sq"}
+
+
+def test_rmsprop_steps_do_not_share_a_step_tensor() -> None:
+    """After a distributed-optimizer load all states share one step tensor; each step must count once."""
+    params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(3)]
+    opt = RMSprop(params, lr=0.1)
+    shared = torch.tensor(7.0)
+    for p in params:
+        p.grad = torch.ones(2)
+        opt.state[p]["step"] = shared
+        opt.state[p]["exp_avg_sq"] = torch.zeros(2)
+    opt.step()
+    assert [float(opt.state[p]["step"]) for p in params] == [8.0, 8.0, 8.0]
+    assert float(shared) == 7.0
 
 
 def test_cpu_grad_norm_and_clip() -> None:
