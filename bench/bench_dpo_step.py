@@ -5,7 +5,9 @@
 
 peer = Hugging Face transformers (SDPA attention), TRL-style: chosen and rejected concatenated in one
 forward, per-row log-softmax of the labels, reference model resident and run in the loop, DPO sigmoid
-loss, torch RMSprop.
+loss, torch RMSprop on the bf16 weights. A second peer keeps fp32 weights under bf16 autocast (HF
+Trainer's bf16=True on an fp32-loaded model): the numerically comparable one to megatron's fp32 main
+parameters, since at lr 5e-7 pure-bf16 weights drop >99% of updates (bench/bf16_lost_updates.py).
 ours = megatron-core GPTModel with nemo-drift's local spec + SDPA core attention
 (nemo_drift.megatron.layer_spec), megatron DDP + megatron optimizer with our RMSprop (distributed
 optimizer on GPU), our log-prob output processor (chunked vocab-parallel log-probs on the [S, B, V]
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -119,15 +122,21 @@ def selective_log_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return torch.stack(rows)
 
 
-def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int) -> dict:
+def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
+            fp32_master: bool = False) -> dict:
+    """fp32_master=False: weights, grads and RMSprop state in bf16 (a model loaded in bf16, as TRL users
+    do; at lr 5e-7 almost no update survives bf16 rounding, bench/bf16_lost_updates.py).
+    fp32_master=True: fp32 weights + bf16 autocast (HF Trainer's bf16=True on an fp32-loaded model),
+    the numerically comparable peer to megatron's fp32 main parameters."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     cfg = Qwen2Config(vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.ffn, num_hidden_layers=s.layers,
                       num_attention_heads=s.heads, num_key_value_heads=s.kv_heads, max_position_embeddings=s.seq,
                       tie_word_embeddings=True, attn_implementation="sdpa")
     torch.manual_seed(0)
-    policy = Qwen2ForCausalLM(cfg).to(device=device, dtype=dtype)
-    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    policy = Qwen2ForCausalLM(cfg).to(device=device, dtype=torch.float32 if fp32_master else dtype)
+    reference = copy.deepcopy(policy).to(dtype).eval().requires_grad_(False)
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=fp32_master and dtype != torch.float32)
     opt = torch.optim.RMSprop(policy.parameters(), lr=5e-7)
     tokens = random_batch(s, device)
     labels = tokens[:, 1:]
@@ -135,7 +144,8 @@ def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warm
     mask[:, s.seq // 2 - 1:] = 1.0  # response half
 
     def seq_logps(model) -> torch.Tensor:
-        logits = model(input_ids=tokens).logits[:, :-1]
+        with autocast:
+            logits = model(input_ids=tokens).logits[:, :-1]
         return (selective_log_softmax(logits, labels).float() * mask).sum(-1)
 
     def step() -> None:
@@ -165,8 +175,10 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
     from megatron.core.models.gpt import GPTModel
     from megatron.core.transformer import TransformerConfig
 
+    from nemo_drift.config.model import have_transformer_engine
     from nemo_drift.config.trainer import TrainerConfig
     from nemo_drift.megatron.layer_spec import sdpa_layer_spec
+    from nemo_drift.megatron.model import fusion_flags
     from nemo_drift.megatron.optimizer import build_optimizer, wrap_ddp
     from nemo_drift.megatron.reference import PairTokens, compute_reference_logps
     from nemo_drift.megatron.trainer import make_microbatch, to_device, train_step, wire_megatron_config
@@ -179,9 +191,10 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
         ffn_hidden_size=s.ffn, kv_channels=s.hidden // s.heads, normalization="RMSNorm", layernorm_epsilon=1e-6,
         gated_linear_unit=True, activation_func=F.silu, add_bias_linear=False, add_qkv_bias=True,
         hidden_dropout=0.0, attention_dropout=0.0, bf16=bf16, params_dtype=dtype,
-        use_cpu_initialization=device.type == "cpu", persist_layer_norm=False, bias_activation_fusion=False,
-        masked_softmax_fusion=False, apply_rope_fusion=False, gradient_accumulation_fusion=False,
-        bias_dropout_fusion=False)
+        use_cpu_initialization=device.type == "cpu", masked_softmax_fusion=False, bias_dropout_fusion=False)
+    # the fusion flags a run gets on this machine (nemo_drift.megatron.model.configure_provider)
+    flags = fusion_flags(config, device.type == "cuda", have_transformer_engine(), False)
+    config = dataclasses.replace(config, **flags) if flags else config
     model = GPTModel(config=config, transformer_layer_spec=sdpa_layer_spec(config), vocab_size=s.vocab,
                      max_sequence_length=s.seq, position_embedding_type="rope", rotary_base=1_000_000,
                      share_embeddings_and_output_weights=True, parallel_output=True).to(device)
@@ -239,7 +252,7 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
             "first_loss": losses[0], "ln2": 0.6931471805599453}
 
 
-PATHS = ("peer", "full", "no_fp16_module", "torch_rmsprop")
+PATHS = ("peer", "peer_fp32_master", "full", "no_fp16_module", "torch_rmsprop")
 
 
 def run_one(path: str, shape: Shape, steps: int, warmup: int) -> dict:
@@ -251,8 +264,8 @@ def run_one(path: str, shape: Shape, steps: int, warmup: int) -> dict:
     if not on_gpu:
         torch.set_num_threads(2)
         rss_baseline = _peak_bytes(device)
-    if path == "peer":
-        return hf_peer(shape, device, dtype, steps, warmup)
+    if path in ("peer", "peer_fp32_master"):
+        return hf_peer(shape, device, dtype, steps, warmup, fp32_master=path == "peer_fp32_master")
     return megatron_ours(shape, device, dtype, steps, warmup, path)
 
 
@@ -279,9 +292,9 @@ def main() -> None:
     results = {}
     # Each path in a fresh process: peak memory is then that path's own (in one process, allocator
     # state and anything a previous path left behind would be counted against the next).
-    for path in ["peer", *args.variants.split(",")]:
-        key = "peer_hf_trl_style" if path == "peer" else (
-            "ours_megatron_sdpa_precomputed_ref" + ("" if path == "full" else f"_{path}"))
+    for path in ["peer", "peer_fp32_master", *args.variants.split(",")]:
+        key = {"peer": "peer_hf_trl_style", "peer_fp32_master": "peer_hf_trl_style_fp32_master"}.get(
+            path, "ours_megatron_sdpa_precomputed_ref" + ("" if path == "full" else f"_{path}"))
         cmd = [sys.executable, __file__, "--one", path, "--shape", args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny"),
                "--steps", str(args.steps), "--warmup", str(args.warmup)]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -294,6 +307,7 @@ def main() -> None:
         if peak_flops:
             r["mfu"] = train_flops_per_token(shape) * r["tokens_per_s"] / peak_flops
     ours, peer = results["ours_megatron_sdpa_precomputed_ref"], results["peer_hf_trl_style"]
+    master = results["peer_hf_trl_style_fp32_master"]
     for r in results.values():  # amortised: one reference forward per pair per iteration
         if "reference_pass_seconds" in r:
             r["tokens_per_s_incl_reference_pass"] = tokens_per_step / (r["seconds_per_step"]
@@ -304,6 +318,8 @@ def main() -> None:
         "ratio_tokens_per_s": ours["tokens_per_s"] / peer["tokens_per_s"],
         "ratio_tokens_per_s_incl_reference_pass": ours["tokens_per_s_incl_reference_pass"] / peer["tokens_per_s"],
         "ratio_peak_memory": ours["peak_gib"] / peer["peak_gib"],
+        "ratio_tokens_per_s_vs_fp32_master_peer": ours["tokens_per_s"] / master["tokens_per_s"],
+        "ratio_peak_memory_vs_fp32_master_peer": ours["peak_gib"] / master["peak_gib"],
         "targets": {"tokens_per_s_ratio": ">= 1.5", "peak_memory_ratio": "<= 0.7"},
     }
     text = json.dumps(report, indent=2)

@@ -129,7 +129,7 @@ def main() -> None:
         if done.returncode != 0:
             raise SystemExit(f"variant {variant} failed:\n{done.stderr[-3000:]}")
         results[variant] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(variant, results[variant], flush=True)
+        print(variant, results[variant], file=sys.stderr, flush=True)
     ours = results.get("ours")
     if ours:
         for r in results.values():

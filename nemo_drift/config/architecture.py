@@ -30,6 +30,9 @@ class ArchitectureConfig:
     """Input embedding and output layer share one matrix (SmolLM2, Qwen2.5 <= 3B, Gemma 3)."""
     head_dim: int = 0
     """Per-head width (0: hidden_size / num_attention_heads; Gemma 3 and SmolLM2 set it explicitly)."""
+    activation: str = "silu"
+    """Gated-MLP activation (HF `hidden_act` / `hidden_activation`): "silu" (Qwen2, Llama) gets megatron's
+    fused SwiGLU on GPU; Gemma's "gelu_pytorch_tanh" does not (nemo_drift.megatron.model.fusion_flags)."""
     source: str = "preset"
     """Where the shape came from: "preset" or the config.json path (printed by the planner)."""
 
@@ -83,7 +86,8 @@ class ArchitectureConfig:
                    num_key_value_heads=int(text.get("num_key_value_heads") or text["num_attention_heads"]),
                    ffn_hidden_size=int(text["intermediate_size"]), vocab_size=int(text["vocab_size"]),
                    tied_embeddings=bool(hf.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
-                   head_dim=int(text.get("head_dim") or 0), source=source)
+                   head_dim=int(text.get("head_dim") or 0),
+                   activation=str(text.get("hidden_act") or text.get("hidden_activation") or "silu"), source=source)
 
 
 def resolve_architecture(hf_config: Optional[Mapping[str, Any]], preset: Optional[ArchitectureConfig],

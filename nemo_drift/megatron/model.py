@@ -57,6 +57,33 @@ def _have_apex_fused_wgrad() -> bool:
     return importlib.util.find_spec("fused_weight_gradient_mlp_cuda") is not None
 
 
+def fusion_flags(config: Any, on_gpu: bool, have_te: bool, have_apex_wgrad: bool) -> dict[str, bool]:
+    """Fusion flags for a TransformerConfig-like `config` (a bridge provider or a TransformerConfig).
+
+    CPU: every kernel fusion off. GPU: the ones whose kernels exist here; and the SwiGLU of gated-SiLU
+    models (Qwen2, Llama) through megatron's `bias_swiglu_impl`, an autograd Function that keeps only
+    the fc1 output for backward. Unfused, megatron's local MLP also keeps silu(x) and a copy of the
+    linear half (`x_linear + glu_linear_offset`, mlp.py:329): 2 x [s, b, ffn] per layer, ~7.7 GiB for
+    Qwen2.5-1.5B at 8,192 tokens (bench/estimate_dpo_memory.py). Gemma's tanh-GELU stays unfused.
+    """
+    if not on_gpu:
+        return {flag: False for flag in _CPU_UNSAFE_FLAGS}
+    flags: dict[str, bool] = {}
+    if not have_apex_wgrad:
+        flags["gradient_accumulation_fusion"] = False
+    if not have_te:
+        flags["persist_layer_norm"] = False
+        flags["apply_rope_fusion"] = False
+    swiglu = (getattr(config, "activation_func", None) is torch.nn.functional.silu
+              and getattr(config, "gated_linear_unit", False)
+              and getattr(config, "glu_linear_offset", 0.0) == 0.0
+              and getattr(config, "activation_func_clamp_value", None) is None
+              and not getattr(config, "use_te_activation_func", False))
+    if swiglu:
+        flags["bias_activation_fusion"] = True
+    return flags
+
+
 def _check_parallel_state(cfg: ModelConfig) -> None:
     if not ps.model_parallel_is_initialized():
         raise RuntimeError("megatron parallel state is not initialised: call nemo_drift.runtime.init_distributed"
@@ -113,16 +140,9 @@ def configure_provider(provider: Any, cfg: ModelConfig) -> Any:
 
         if provider.attention_backend == AttnBackend.local:  # gpt_provider.py:277 would swap in DotProductAttention
             provider.attention_backend = AttnBackend.auto
-    if not on_gpu:
-        for flag in _CPU_UNSAFE_FLAGS:
-            if hasattr(provider, flag):
-                setattr(provider, flag, False)
-    else:
-        if not _have_apex_fused_wgrad():
-            provider.gradient_accumulation_fusion = False
-        if not have_transformer_engine():
-            provider.persist_layer_norm = False
-            provider.apply_rope_fusion = False
+    for flag, value in fusion_flags(provider, on_gpu, have_transformer_engine(), _have_apex_fused_wgrad()).items():
+        if hasattr(provider, flag):
+            setattr(provider, flag, value)
     provider.finalize()
     # PP > 1: micro-batches of different padded lengths, so p2p exchanges shapes first. Set after
     # finalize(): transformer_config.py:2644 rejects it whenever moe_token_dispatcher_type is

@@ -2,22 +2,24 @@
 
 Training, per GPU of the largest pipeline stage (what megatron-core allocates in this project,
 nemo_drift/megatron/optimizer.py):
-  bf16 (GPU): params 2 B + fp32 grad buffer 4 B (grad_reduce_in_fp32) + optimizer 12 B
-              (fp32 main params + "exp_avg" + "exp_avg_sq": our RMSprop keeps Adam's two state slots,
-              so it costs what Adam costs), the 12 B sharded over DP by the distributed optimizer.
-              = 6 + 12/DP bytes per parameter (the ZeRO-1 figure).
-  fp32 (CPU): params 4 + grads 4 + optimizer 8 (no main-param copy) = 16 bytes per parameter.
+  bf16 (GPU): params 2 B + fp32 grad buffer 4 B (grad_reduce_in_fp32) + optimizer: fp32 main params
+              4 B + 4 B per state tensor (RMSprop: "exp_avg_sq" only; Adam: "exp_avg" + "exp_avg_sq"),
+              sharded over DP by the distributed optimizer: RMSprop = 6 + 8/DP bytes per parameter.
+  fp32 (CPU): params 4 + grads 4 + optimizer 4 B per state tensor (no main-param copy).
 Activations saved for backward, per token per layer, in elements (SDPA/flash attention: no s x s
 score matrix is ever stored, so selective recomputation has nothing left to drop):
   outside the TP region (split only by sequence parallelism): 2 norm inputs + QKV input + fc1 input = 4h
-  inside (split by TP): q, k, v + attention output = 2*heads*d + 2*kv*d; gated MLP: gate+up (2f),
-  silu(gate) (f), fc2 input (f) = 4f.
+  inside (split by TP): q, k, v + attention output = 2*heads*d + 2*kv*d; gated MLP: fc1 output (2f) +
+  fc2 input (f) = 3f with megatron's fused SwiGLU (GPU, SiLU models), and silu(gate) (f) + megatron's
+  copy of the linear half (f) on top = 5f unfused (CPU, Gemma): megatron/mlp.py:324-331.
+  Checked against bench/estimate_dpo_memory.py (fake tensors): fused vs unfused differ by 2f exactly.
 Full recomputation keeps only each layer's input (h) plus one layer's full activations.
-Logits (last stage): [tokens, V/TP] logits + their gradient in the compute dtype; the fp32 log-softmax
-is chunked to 64M elements (nemo_drift/megatron/logprobs.py): one live fp32 chunk (measured on CPU).
-Worked example, Qwen2.5-7B at TP2 PP1 DP4 bf16, 1 pair per micro-batch (2 x 2048 = 4,096 tokens):
-  params/GPU 7.62B / 2 = 3.81B -> 3.81B x (6 + 12/4) B = 34.3 GB; activations 28 layers x 4,096 tokens
-  x (4 x 3584 + (2 x 28 x 128 + 2 x 4 x 128 + 4 x 18944) / 2) x 2 B = 12.9 GB.
+Logits (last stage): [tokens, V/TP] logits + their gradient in the compute dtype, plus (bf16) one fp32
+chunk of at most 64M elements (nemo_drift/megatron/logprobs.py: the log-prob Function saves only a
+log-sum-exp per token; with fp32 logits its backward works in the gradient's rows).
+Worked example, Qwen2.5-7B at TP2 PP1 DP4 bf16, RMSprop, 1 pair per micro-batch (2 x 2048 = 4,096
+tokens): params/GPU 7.62B / 2 = 3.81B -> 3.81B x (6 + 8/4) B = 30.5 GB; activations 28 layers x 4,096
+tokens x (4 x 3584 + (2 x 28 x 128 + 2 x 4 x 128 + 3 x 18944) / 2) x 2 B = 10.7 GB.
 """
 from __future__ import annotations
 
@@ -50,6 +52,10 @@ class TrainLayout:
     recompute: Optional[str] = None
     distributed_optimizer: bool = False
     reference_in_loop: bool = False
+    optimizer_states: int = 1
+    """fp32 state tensors per parameter: 1 for RMSprop, 2 for Adam."""
+    fused_swiglu: bool = False
+    """megatron's fused SwiGLU (GPU + SiLU-gated MLP): 3f instead of 5f MLP activations."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,12 @@ def stage_params(arch: ArchitectureConfig, tp: int, pp: int) -> int:
     return (layers + embeddings) // tp
 
 
-def layer_activation_elements(arch: ArchitectureConfig, tp: int, sequence_parallel: bool) -> float:
+def layer_activation_elements(arch: ArchitectureConfig, tp: int, sequence_parallel: bool,
+                              fused_swiglu: bool = False) -> float:
     """Elements saved per token per layer for backward (see module docstring)."""
     h, d, f = arch.hidden_size, arch.head_size, arch.ffn_hidden_size
     outside = 4 * h / (tp if sequence_parallel else 1)
-    inside = (2 * arch.num_attention_heads * d + 2 * arch.kv_heads * d + 4 * f) / tp
+    inside = (2 * arch.num_attention_heads * d + 2 * arch.kv_heads * d + (3 if fused_swiglu else 5) * f) / tp
     return outside + inside
 
 
@@ -99,16 +106,15 @@ def train_memory(arch: ArchitectureConfig, lay: TrainLayout) -> TrainMemory:
     params = stage_params(arch, lay.tp, lay.pp)
     weights = params * lay.dtype_bytes
     grads = params * 4  # fp32 grad buffer in both precisions
-    if lay.dtype_bytes == 2:
-        opt_bytes = 12 / lay.dp if lay.distributed_optimizer else 12
-    else:
-        opt_bytes = 8 / lay.dp if lay.distributed_optimizer else 8
+    state_bytes = 4 * lay.optimizer_states + (4 if lay.dtype_bytes == 2 else 0)  # + fp32 main params under bf16
+    opt_bytes = state_bytes / lay.dp if lay.distributed_optimizer else state_bytes
     optimizer = int(params * opt_bytes)
 
     tokens = lay.micro_batch_pairs * 2 * lay.seq_length  # chosen + rejected per pair
     layers = math.ceil(arch.num_layers / lay.pp)
     in_flight = min(lay.pp, lay.num_microbatches)  # 1F1B: the first stage holds PP micro-batches
-    per_layer = layer_activation_elements(arch, lay.tp, lay.sequence_parallel) * tokens * lay.dtype_bytes
+    per_layer = (layer_activation_elements(arch, lay.tp, lay.sequence_parallel, lay.fused_swiglu)
+                 * tokens * lay.dtype_bytes)
     no_recompute = int(per_layer * layers * in_flight)
     layer_input = arch.hidden_size / (lay.tp if lay.sequence_parallel else 1) * tokens * lay.dtype_bytes
     full = int(layer_input * layers * in_flight + per_layer)
@@ -116,9 +122,11 @@ def train_memory(arch: ArchitectureConfig, lay: TrainLayout) -> TrainMemory:
 
     vocab_local = arch.vocab_size // lay.tp
     chunk = min(LOGPROB_CHUNK_ELEMENTS, tokens * vocab_local)
-    logits = tokens * vocab_local * 2 * lay.dtype_bytes + chunk * 4
+    # logits + gradient; under bf16 one fp32 chunk is live beside them (fp32 logits: the backward works
+    # in the gradient's own rows, and the forward's chunk copy is gone by then)
+    logits = tokens * vocab_local * 2 * lay.dtype_bytes + (chunk * 4 if lay.dtype_bytes < 4 else 0)
     reference_model = weights if lay.reference_in_loop else 0
-    reference_pass = weights + int(per_layer) + tokens * vocab_local * lay.dtype_bytes + 2 * chunk * 4
+    reference_pass = weights + int(per_layer) + tokens * vocab_local * lay.dtype_bytes + chunk * 4
     return TrainMemory(params, weights, grads, optimizer, activations, no_recompute, full, logits,
                        reference_model, reference_pass)
 

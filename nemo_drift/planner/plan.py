@@ -75,7 +75,9 @@ def _layout(inp: PlanInputs, dp: int) -> TrainLayout:
                        dtype_bytes=dtype_bytes, micro_batch_pairs=inp.trainer.micro_batch_size,
                        seq_length=inp.model.seq_length, num_microbatches=inp.trainer.num_microbatches(dp),
                        sequence_parallel=inp.model.sequence_parallel, recompute=inp.model.recompute,
-                       distributed_optimizer=distributed, reference_in_loop=inp.trainer.reference == "in_loop")
+                       distributed_optimizer=distributed, reference_in_loop=inp.trainer.reference == "in_loop",
+                       optimizer_states=2 if inp.trainer.optimizer == "adam" else 1,
+                       fused_swiglu=on_gpu and inp.architecture().activation == "silu")
 
 
 def make_plan(inp: PlanInputs) -> Plan:

@@ -23,17 +23,21 @@ def test_parameter_counts_match_published_sizes(preset: str, billions: float) ->
 
 
 def test_qwen7b_worked_example() -> None:
-    """memory.py docstring: TP2 PP1 DP4, bf16, distributed optimizer, 1 pair of 2 x 2048 tokens."""
+    """memory.py docstring: TP2 PP1 DP4, bf16, RMSprop, distributed optimizer, 1 pair of 2 x 2048 tokens."""
     arch = load_plan_inputs("qwen2_5_7b").architecture()
     lay = TrainLayout(tp=2, pp=1, dp=4, dtype_bytes=2, micro_batch_pairs=1, seq_length=2048, num_microbatches=8,
-                      distributed_optimizer=True)
+                      distributed_optimizer=True, fused_swiglu=True)
     mem = train_memory(arch, lay)
     assert mem.params / 1e9 == pytest.approx(3.81, abs=0.01)
-    assert (mem.weights + mem.grads + mem.optimizer) / 1e9 == pytest.approx(3.808 * 9, rel=0.01)  # 6 + 12/4 B
-    per_token = 4 * 3584 + (2 * 28 * 128 + 2 * 4 * 128 + 4 * 18944) / 2
-    assert layer_activation_elements(arch, 2, False) == per_token
+    assert (mem.weights + mem.grads + mem.optimizer) / 1e9 == pytest.approx(3.808 * 8, rel=0.01)  # 6 + 8/4 B
+    adam = train_memory(arch, TrainLayout(**{**lay.__dict__, "optimizer_states": 2}))
+    assert adam.optimizer - mem.optimizer == mem.params * 4 // 4  # one more fp32 state, sharded over DP 4
+    per_token = 4 * 3584 + (2 * 28 * 128 + 2 * 4 * 128 + 3 * 18944) / 2
+    assert layer_activation_elements(arch, 2, False, fused_swiglu=True) == per_token
     assert mem.activations == int(per_token * 4096 * 2 * 28)
-    assert mem.activations / 1e9 == pytest.approx(12.9, abs=0.05)
+    assert mem.activations / 1e9 == pytest.approx(10.7, abs=0.05)
+    unfused = train_memory(arch, TrainLayout(**{**lay.__dict__, "fused_swiglu": False}))
+    assert unfused.activations - mem.activations == pytest.approx(2 * 18944 / 2 * 4096 * 2 * 28, rel=1e-6)
 
 
 def test_recompute_pipeline_and_reference_terms() -> None:
