@@ -37,7 +37,7 @@ test-fast: setup
 	@$(TRAIN_PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 lint:
-	@$(VENV)/train/bin/shellcheck slurm/*.sh env/*.sh .ci/run
+	@$(VENV)/train/bin/shellcheck slurm/*.sh env/*.sh bench/*.sh .ci/run
 
 clean-venv:
 	rm -rf $(VENV)
