@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -122,25 +123,21 @@ def selective_log_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return torch.stack(rows)
 
 
-def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
-            fp32_master: bool = False) -> dict:
-    """fp32_master=False: weights, grads and RMSprop state in bf16 (a model loaded in bf16, as TRL users
-    do; at lr 5e-7 almost no update survives bf16 rounding, bench/bf16_lost_updates.py).
-    fp32_master=True: fp32 weights + bf16 autocast (HF Trainer's bf16=True on an fp32-loaded model),
-    the numerically comparable peer to megatron's fp32 main parameters."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def qwen2_config(s: Shape):
+    """The HF config of shape `s` (SDPA attention, tied embeddings as Qwen2.5-1.5B)."""
+    from transformers import Qwen2Config
 
-    cfg = Qwen2Config(vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.ffn, num_hidden_layers=s.layers,
-                      num_attention_heads=s.heads, num_key_value_heads=s.kv_heads, max_position_embeddings=s.seq,
-                      tie_word_embeddings=True, attn_implementation="sdpa")
-    torch.manual_seed(0)
-    policy = Qwen2ForCausalLM(cfg).to(device=device, dtype=torch.float32 if fp32_master else dtype)
-    reference = copy.deepcopy(policy).to(dtype).eval().requires_grad_(False)
-    autocast = torch.autocast(device.type, dtype=dtype, enabled=fp32_master and dtype != torch.float32)
-    opt = torch.optim.RMSprop(policy.parameters(), lr=5e-7)
-    tokens = random_batch(s, device)
+    return Qwen2Config(vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.ffn, num_hidden_layers=s.layers,
+                       num_attention_heads=s.heads, num_key_value_heads=s.kv_heads, max_position_embeddings=s.seq,
+                       tie_word_embeddings=True, attn_implementation="sdpa")
+
+
+def peer_step(s: Shape, policy, reference, opt, tokens: torch.Tensor, autocast) -> Callable[[], None]:
+    """One TRL-style DPO step: reference forward in the loop, chosen+rejected in one policy forward,
+    row-wise log-softmax of the response labels, sigmoid loss, clip, RMSprop (also used by
+    estimate_dpo_memory.py, on fake tensors)."""
     labels = tokens[:, 1:]
-    mask = torch.zeros_like(labels, dtype=torch.float32)
+    mask = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
     mask[:, s.seq // 2 - 1:] = 1.0  # response half
 
     def seq_logps(model) -> torch.Tensor:
@@ -160,8 +157,25 @@ def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warm
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    return step
+
+
+def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
+            fp32_master: bool = False) -> dict:
+    """fp32_master=False: weights, grads and RMSprop state in bf16 (a model loaded in bf16, as TRL users
+    do; at lr 5e-7 almost no update survives bf16 rounding, bench/bf16_lost_updates.py).
+    fp32_master=True: fp32 weights + bf16 autocast (HF Trainer's bf16=True on an fp32-loaded model),
+    the numerically comparable peer to megatron's fp32 main parameters."""
+    from transformers import Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    policy = Qwen2ForCausalLM(qwen2_config(s)).to(device=device, dtype=torch.float32 if fp32_master else dtype)
+    reference = copy.deepcopy(policy).to(dtype).eval().requires_grad_(False)
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=fp32_master and dtype != torch.float32)
+    opt = torch.optim.RMSprop(policy.parameters(), lr=5e-7)
+    step = peer_step(s, policy, reference, opt, random_batch(s, device), autocast)
     sec, peak = timed(step, steps, warmup, device)
-    del policy, reference, opt
+    del policy, reference, opt, step
     return {"seconds_per_step": sec, "peak_gib": peak}
 
 

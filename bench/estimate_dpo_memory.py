@@ -67,37 +67,19 @@ def _tracked_step(step, *external) -> dict[str, float]:
 
 
 def peer(s: Shape) -> dict[str, float]:
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from contextlib import nullcontext
 
-    from bench_dpo_step import selective_log_softmax
+    from transformers import Qwen2ForCausalLM
 
-    cfg = Qwen2Config(vocab_size=s.vocab, hidden_size=s.hidden, intermediate_size=s.ffn, num_hidden_layers=s.layers,
-                      num_attention_heads=s.heads, num_key_value_heads=s.kv_heads, max_position_embeddings=s.seq,
-                      tie_word_embeddings=True, attn_implementation="sdpa")
+    from bench_dpo_step import peer_step, qwen2_config
+
     with FakeTensorMode():
         torch.set_default_dtype(torch.bfloat16)  # (.to(bf16) cannot swap fake parameters)
-        policy, reference = Qwen2ForCausalLM(cfg), Qwen2ForCausalLM(cfg).eval()
-        torch.set_default_dtype(torch.float32)
+        policy, reference = Qwen2ForCausalLM(qwen2_config(s)), Qwen2ForCausalLM(qwen2_config(s)).eval()
+        torch.set_default_dtype(torch.float32)  # (reference keeps requires_grad: MemTracker hooks need it)
         opt = torch.optim.RMSprop(policy.parameters(), lr=5e-7)
         tokens = torch.randint(0, s.vocab, (2 * s.pairs, s.seq))
-        labels, mask = tokens[:, 1:], torch.ones(2 * s.pairs, s.seq - 1)
-
-        def seq_logps(model) -> torch.Tensor:
-            logits = model(input_ids=tokens).logits[:, :-1]
-            return (selective_log_softmax(logits, labels).float() * mask).sum(-1)
-
-        def step() -> None:
-            with torch.no_grad():
-                ref = seq_logps(reference)
-            pol = seq_logps(policy)
-            b = s.pairs
-            loss = -F.logsigmoid(0.1 * ((pol[:b] - ref[:b]) - (pol[b:] - ref[b:]))).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        return _tracked_step(step, policy, reference, opt)
+        return _tracked_step(peer_step(s, policy, reference, opt, tokens, nullcontext()), policy, reference, opt)
 
 
 def ours(s: Shape, variant: str) -> dict[str, float]:

@@ -2,9 +2,10 @@
 
 - `token_logprobs`: log p(label) from vocab-parallel logits of any layout, chunk by chunk, as one
   autograd Function: the forward keeps only the per-token log-sum-exp (4 bytes a token), the backward
-  writes d logp / d logits chunk by chunk into one gradient tensor of the logits' dtype. No fp32 copy
-  of the whole batch's logits ever exists, nothing is recomputed, and no per-chunk full-size gradient
-  is zero-filled and summed (what slicing + activation checkpointing cost before, see bench/README.md).
+  writes d logp / d logits chunk by chunk into one gradient tensor of the logits' dtype (recomputing
+  one exp per logit instead of storing a softmax). No fp32 copy of the whole batch's logits ever
+  exists, and no per-chunk full-size gradient is zero-filled and summed (what slicing + activation
+  checkpointing cost before, see bench/README.md).
 - `logprob_output_processor`: GPTModel's `output_processor` hook; the last stage returns token
   log-probs [B, S] fp32 straight from the [S, B, V/tp] logits (no [S,B,V] -> [B,S,V] copy, and
   Float16Module has nothing vocabulary-sized left to upcast).
