@@ -135,3 +135,43 @@ def test_global_batch_accounts_for_data_parallel() -> None:
     assert TrainerConfig(global_batch_size=4, max_steps=2).total_steps(num_pairs=100) == 2
     assert TrainerConfig(global_batch_size=4, epochs=3).total_steps(num_pairs=10) == 6
     assert math.isclose(TrainerConfig().total_steps(0), 0)
+
+
+def test_distributed_optimizer_subclass_keeps_the_restored_step() -> None:
+    """RMSprop's DistributedOptimizer subclass (GPU only) on megatron's own load code, without a GPU:
+    upstream raises KeyError('step') (distrib_optimizer.py:1213-1223) because the fully-reshardable
+    loader hands over no 'step'; the subclass keeps the step load_state_dict already restored."""
+    from types import SimpleNamespace
+
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    from nemo_drift.megatron.optimizer import _rmsprop_subclass
+
+    wrapper = object.__new__(_rmsprop_subclass(DistributedOptimizer))  # only the state the method reads
+    main, model_param = torch.zeros(4), torch.nn.Parameter(torch.zeros(4))
+    opt = RMSprop([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    opt.param_groups = [dict(params=[main], lr=0.1, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0)]
+    opt.state[main] = {"step": torch.tensor(3.0), "exp_avg_sq": torch.zeros(4)}
+    wrapper.optimizer = opt
+    wrapper.model_param_group_index_map = {model_param: (0, 0)}
+    wrapper.config = SimpleNamespace(use_precision_aware_optimizer_no_fp8_or_ds_fp8=False)
+    loaded = {"param": torch.ones(4), "exp_avg_sq": torch.full((4,), 2.0)}
+
+    with pytest.raises(KeyError, match="step"):  # the upstream method on its own
+        DistributedOptimizer._set_main_param_and_optimizer_states(wrapper, model_param, dict(loaded))
+    wrapper._set_main_param_and_optimizer_states(model_param, dict(loaded))
+    assert main.tolist() == [1.0] * 4 and opt.state[main]["exp_avg_sq"].tolist() == [2.0] * 4
+    assert float(opt.state[main]["step"]) == 3.0
+    assert wrapper.optimizer_state_keys == ("exp_avg_sq",)  # what checkpoints gather and allocate
+    opt.param_groups[0]["momentum"] = 0.9
+    assert wrapper.optimizer_state_keys == ("exp_avg", "exp_avg_sq")
+
+
+def test_checkpoint_metadata_only_for_the_distributed_optimizer() -> None:
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    from nemo_drift.megatron.optimizer import checkpoint_metadata
+
+    distributed = object.__new__(DistributedOptimizer)
+    assert checkpoint_metadata(distributed) == {"distrib_optim_sharding_type": "fully_reshardable"}
+    assert checkpoint_metadata(object()) is None  # e.g. FP32Optimizer on CPU: megatron's default format

@@ -32,7 +32,12 @@ def build(seed: int):
     config = tiny_config(use_cpu_initialization=not gpu, params_dtype=dtype, pipeline_dtype=dtype, bf16=gpu)
     cfg = TrainerConfig(micro_batch_size=2, global_batch_size=2, lr=1e-3, optimizer="rmsprop", clip_grad=1.0,
                         wandb_mode="disabled", use_distributed_optimizer="auto")
-    chunks = wrap_ddp([tiny_gpt(config).to("cuda" if gpu else "cpu")], cfg)
+    model = tiny_gpt(config).to("cuda" if gpu else "cpu")
+    if gpu:  # as a run builds it: Float16Module makes every parameter (norms too) bf16
+        from megatron.core.transformer.module import Float16Module
+
+        model = Float16Module(config, model)
+    chunks = wrap_ddp([model], cfg)
     optimizer = build_optimizer(chunks, cfg)
     wire_megatron_config(chunks, optimizer)
     return chunks, optimizer, cfg
