@@ -166,7 +166,8 @@ def _rmsprop_subclass(base: type) -> type:
 
 class RMSpropDistributedOptimizer:
     """Mixin over megatron's DistributedOptimizer for our RMSprop (GPU only: the distributed optimizer
-    refuses CPU tensors, so this is exercised by bench/gpu_session.sh, not by the CPU tests).
+    refuses CPU tensors). The load fix is unit-tested on CPU against upstream's own method
+    (tests/megatron/test_optimizer_schedule.py); the full save/resume runs in bench/gpu_session.sh.
 
     - `optimizer_state_keys`: RMSprop's tensors ("exp_avg_sq", plus "exp_avg" with momentum), as
       megatron special-cases Lion (distrib_optimizer.py:805-815); Adam's pair is the default there.
