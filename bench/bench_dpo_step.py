@@ -26,7 +26,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from report import emit, run_fresh
 
 PEAK_TFLOPS = {"H100": 989e12, "H200": 989e12}
 
@@ -309,12 +310,9 @@ def main() -> None:
     for path in ["peer", "peer_fp32_master", *args.variants.split(",")]:
         key = {"peer": "peer_hf_trl_style", "peer_fp32_master": "peer_hf_trl_style_fp32_master"}.get(
             path, "ours_megatron_sdpa_precomputed_ref" + ("" if path == "full" else f"_{path}"))
-        cmd = [sys.executable, __file__, "--one", path, "--shape", args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny"),
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", path, "--shape", args.shape or ("qwen2_5_1_5b" if on_gpu else "tiny"),
                "--steps", str(args.steps), "--warmup", str(args.warmup)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{path} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-        results[key] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[key] = run_fresh(path, cmd)
         print(f"{key}: {results[key]}", file=sys.stderr, flush=True)
     for r in results.values():
         r["tokens_per_s"] = tokens_per_step / r["seconds_per_step"]
@@ -336,10 +334,7 @@ def main() -> None:
         "ratio_peak_memory_vs_fp32_master_peer": ours["peak_gib"] / master["peak_gib"],
         "targets": {"tokens_per_s_ratio": ">= 1.5", "peak_memory_ratio": "<= 0.7"},
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

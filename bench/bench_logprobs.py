@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,8 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from report import emit, run_fresh
+
 VARIANTS = ("ours", "before", "megatron_labels", "peer_trl")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_bytes(device: torch.device) -> int:
@@ -124,11 +124,8 @@ def main() -> None:
         return
     results = {}
     for variant in args.variants.split(","):
-        cmd = [sys.executable, __file__, "--one", variant, *sys.argv[1:]]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"variant {variant} failed:\n{done.stderr[-3000:]}")
-        results[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", variant, *sys.argv[1:]]
+        results[variant] = run_fresh(variant, cmd)
         print(variant, results[variant], file=sys.stderr, flush=True)
     ours = results.get("ours")
     if ours:
@@ -138,10 +135,7 @@ def main() -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     report = {"device": device, "torch": torch.__version__, "shape": {"S": args.tokens, "B": args.rows,
               "H": args.hidden, "V": args.vocab}, "dtype": args.dtype, **results}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

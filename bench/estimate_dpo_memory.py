@@ -27,7 +27,6 @@ the CUDA caching allocator's fragmentation is not modelled, kernel workspaces ar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -47,6 +46,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from torch.distributed._tools.mem_tracker import MemTracker  # noqa: E402
 
 from bench_dpo_step import SHAPES, Shape, params_count  # noqa: E402
+from report import emit  # noqa: E402
 
 PATHS = ("peer", "ours", "ours_unfused_mlp", "ours_logprobs_before", "ours_recompute_full")
 
@@ -179,10 +179,7 @@ def main() -> None:
         for path in args.paths.split(","):
             if path != "peer":
                 report[path]["total_vs_peer"] = round(report[path]["total"] / report["peer"]["total"], 3)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
