@@ -65,7 +65,7 @@ def _layout_refusals(arch: ArchitectureConfig, inp: PlanInputs, gpus: int) -> li
     return errors
 
 
-def _layout(inp: PlanInputs, dp: int) -> TrainLayout:
+def _layout(inp: PlanInputs, arch: ArchitectureConfig, dp: int) -> TrainLayout:
     on_gpu = inp.cluster.on_gpu
     precision = inp.model.precision
     dtype_bytes = 4 if precision == "fp32" or (precision == "auto" and not on_gpu) else 2
@@ -77,7 +77,7 @@ def _layout(inp: PlanInputs, dp: int) -> TrainLayout:
                        sequence_parallel=inp.model.sequence_parallel, recompute=inp.model.recompute,
                        distributed_optimizer=distributed, reference_in_loop=inp.trainer.reference == "in_loop",
                        optimizer_states=2 if inp.trainer.optimizer == "adam" else 1,
-                       fused_swiglu=on_gpu and inp.architecture().activation == "silu")
+                       fused_swiglu=on_gpu and arch.activation == "silu")
 
 
 def make_plan(inp: PlanInputs) -> Plan:
@@ -99,7 +99,7 @@ def make_plan(inp: PlanInputs) -> Plan:
                              f"micro_batch_size {inp.trainer.micro_batch_size} x DP {dp} = {mb}")
     if plan.refusals:
         return plan
-    plan.layout = _layout(inp, dp)
+    plan.layout = _layout(inp, arch, dp)
     plan.train = train_memory(arch, plan.layout)
     gen = inp.generation
     plan.vllm_replicas = gpus // gen.tensor_parallel_size if cluster.on_gpu else gen.replicas
