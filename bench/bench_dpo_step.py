@@ -195,7 +195,8 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
     from nemo_drift.megatron.layer_spec import sdpa_layer_spec
     from nemo_drift.megatron.model import fusion_flags
     from nemo_drift.megatron.optimizer import build_optimizer, wrap_ddp
-    from nemo_drift.megatron.reference import PairTokens, compute_reference_logps
+    from nemo_drift.data.records import TokenizedPair
+    from nemo_drift.megatron.reference import compute_reference_logps
     from nemo_drift.megatron.trainer import make_microbatch, to_device, train_step, wire_megatron_config
     from nemo_drift.runtime import init_distributed
 
@@ -227,8 +228,8 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
         wire_megatron_config(chunks, optimizer)
     tokens = random_batch(s, torch.device("cpu")).tolist()
     half = s.seq // 2
-    pairs = [PairTokens(id=str(i), prompt_ids=tokens[i][:half], chosen_ids=tokens[i][half:],
-                        rejected_ids=tokens[s.pairs + i][half:]) for i in range(s.pairs)]
+    pairs = [TokenizedPair(id=str(i), prompt_ids=tokens[i][:half], chosen_ids=tokens[i][half:],
+                           rejected_ids=tokens[s.pairs + i][half:]) for i in range(s.pairs)]
     batch = [to_device(make_microbatch(pairs, pad_id=0, seq_length=s.seq), device)]
     # Reference log-probs: one forward-only pass, as a run does once per iteration over the pair set.
     if device.type == "cuda":

@@ -41,7 +41,8 @@ def measure(model_path: str, seq: int, pairs_per_micro: int) -> dict:
     from nemo_drift.config.trainer import TrainerConfig
     from nemo_drift.megatron.model import build_model
     from nemo_drift.megatron.optimizer import build_optimizer, wrap_ddp
-    from nemo_drift.megatron.reference import PairTokens, compute_reference_logps
+    from nemo_drift.data.records import TokenizedPair
+    from nemo_drift.megatron.reference import compute_reference_logps
     from nemo_drift.megatron.trainer import make_microbatch, train_step, wire_megatron_config
     from nemo_drift.runtime.distributed import init_distributed
 
@@ -55,9 +56,9 @@ def measure(model_path: str, seq: int, pairs_per_micro: int) -> dict:
     wire_megatron_config(chunks, optimizer)
     rng = random.Random(0)
     half = seq // 2
-    pairs = [PairTokens(f"p{i}", [rng.randrange(10, 5000) for _ in range(half)],
-                        [rng.randrange(10, 5000) for _ in range(seq - half)],
-                        [rng.randrange(10, 5000) for _ in range(seq - half)]) for i in range(pairs_per_micro)]
+    pairs = [TokenizedPair(f"p{i}", [rng.randrange(10, 5000) for _ in range(half)],
+                           [rng.randrange(10, 5000) for _ in range(seq - half)],
+                           [rng.randrange(10, 5000) for _ in range(seq - half)]) for i in range(pairs_per_micro)]
     ref = compute_reference_logps(chunks, [make_microbatch(pairs, 0, seq)])
     batch = [make_microbatch(pairs, 0, seq, ref)]
     train_step(chunks, optimizer, batch, cfg)  # step 1 allocates the optimizer state

@@ -3,21 +3,22 @@
 Messages are plain ``list[dict]`` with keys ``role`` ("system" | "user" | "assistant") and
 ``content``; they are handed to ``tokenizer.apply_chat_template`` unchanged. Every record carries a
 ``Provenance`` (which file, which row, which conversation) so an error or a surprising pair can be
-traced back to its input. On disk each line is one record plus ``schema_version``; reading a file
-written with another schema version fails loudly instead of guessing.
+traced back to its input. Files are read and written through `nemo_drift.data.jsonl` (re-exported
+here): each line is one record plus ``schema_version``, and reading a file written with another
+schema version fails loudly instead of guessing.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, ClassVar
+
+from nemo_drift.data.jsonl import JsonlWriter, atomic_text, iter_jsonl, read_jsonl, write_jsonl
 
 SCHEMA_VERSION = 1
-"""Bump when a record's fields change meaning; `read_jsonl` refuses other versions."""
+"""Layout version of this module's records (each carries it as ``SCHEMA_VERSION``); bump it when a
+field changes meaning, and readers refuse files of other versions."""
 
 Message = dict[str, str]
 
@@ -40,6 +41,8 @@ class Provenance:
 class DsatExample:
     """An assistant reply the user was dissatisfied with: the DPO rejected side of DRIFT."""
 
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
     id: str
     context: list[Message]
     """All messages before the judged reply (ends with a user message): the DPO prompt."""
@@ -58,6 +61,8 @@ class DsatExample:
 class SatExample:
     """A reply the user was satisfied with: the SAT catalogue the SPIN baseline trains towards."""
 
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
     id: str
     context: list[Message]
     reply: str
@@ -68,6 +73,8 @@ class SatExample:
 @dataclass
 class SeedPair:
     """DSAT reply -> the assistant's revision -> a SAT user turn: a warm-start DPO pair."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     id: str
     prompt: list[Message]
@@ -83,6 +90,8 @@ class SeedPair:
 class HeldOutPrompt:
     """A context from a held-out conversation, for evaluation only (never trained on)."""
 
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
     id: str
     context: list[Message]
     provenance: Provenance
@@ -91,6 +100,8 @@ class HeldOutPrompt:
 @dataclass
 class PreferencePair:
     """What a method builds and DPO training consumes: prompt messages, chosen and rejected text."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     id: str
     prompt: list[Message]
@@ -102,8 +113,38 @@ class PreferencePair:
 
 
 @dataclass
+class TokenizedPair:
+    """Token ids of one preference pair, as `tokens.jsonl` stores them for the reference and training jobs.
+
+    ``chosen_ids``/``rejected_ids`` are the response tokens only; training concatenates
+    ``prompt_ids`` + response and masks the loss to the response. The truncation flags say what
+    the over-length policy did (see `nemo_drift.data.tokenize`); pairs built without it (tests,
+    benchmarks) leave them at their defaults.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    id: str
+    prompt_ids: list[int]
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    prompt_truncated: bool = False
+    dropped_turns: int = 0
+    """Oldest conversation turns dropped to fit the prompt."""
+    chosen_truncated: bool = False
+    rejected_truncated: bool = False
+
+    def sequence(self, side: str) -> tuple[list[int], list[int]]:
+        """(input_ids, loss_mask) for side "chosen" or "rejected": prompt + response, mask 1 on the response."""
+        response = self.chosen_ids if side == "chosen" else self.rejected_ids
+        return self.prompt_ids + response, [0] * len(self.prompt_ids) + [1] * len(response)
+
+
+@dataclass
 class Reject:
     """An input row (or group of rows) that produced no record, and why."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     source_file: str
     row: int | None
@@ -119,103 +160,12 @@ class Reject:
     """Input rows this reject accounts for (a rejected conversation covers all its rows)."""
 
 
-T = TypeVar("T")
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-_NESTED: dict[type, dict[str, type]] = {
-    DsatExample: {"provenance": Provenance},
-    SatExample: {"provenance": Provenance},
-    SeedPair: {"provenance": Provenance},
-    HeldOutPrompt: {"provenance": Provenance},
-}
-
-
-def to_dict(record: Any) -> dict[str, Any]:
-    """A record as a JSON-ready dict, with ``schema_version`` first.
-
-    Shallow on purpose (messages and meta are already plain JSON): `dataclasses.asdict` deep-copies
-    every message and was the largest cost of `prepare`.
-    """
-    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        data[f.name] = vars(value) if dataclasses.is_dataclass(value) else value
-    return data
-
-
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build ``cls`` from `to_dict` output; refuses another schema version."""
-    data = dict(data)
-    version = data.pop("schema_version", None)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{cls.__name__} record has schema_version {version!r}, this code reads {SCHEMA_VERSION}")
-    for name, sub in _NESTED.get(cls, {}).items():
-        if isinstance(data.get(name), dict):
-            data[name] = sub(**data[name])
-    return cls(**data)
-
-
-class JsonlWriter:
-    """Streams records to ``path`` through a temp file renamed into place on a clean exit.
-
-    A crash mid-write leaves the previous file (or nothing), never a half-written one.
-    """
-
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.count = 0
-        self._fh = None
-        self._tmp = ""
-
-    def __enter__(self) -> "JsonlWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        self._fh = os.fdopen(fd, "w", encoding="utf-8")
-        return self
-
-    def write(self, record: Any) -> None:
-        """Append one record (a dataclass instance)."""
-        self._fh.write(_ENCODER.encode(to_dict(record)) + "\n")
-        self.count += 1
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._fh.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
-
-
-def write_jsonl(path: Path | str, records: Iterable[Any]) -> int:
-    """Write dataclass records atomically; returns how many were written."""
-    with JsonlWriter(path) as writer:
-        for record in records:
-            writer.write(record)
-    return writer.count
-
-
-def iter_jsonl(path: Path | str, cls: type[T]) -> Iterator[T]:
-    """Stream records of type ``cls`` from a file written by `write_jsonl`."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield from_dict(cls, json.loads(line))
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{path}:{lineno}: not a {cls.__name__} record: {exc}") from exc
-
-
-def read_jsonl(path: Path | str, cls: type[T]) -> list[T]:
-    """All records of type ``cls`` in ``path``."""
-    return list(iter_jsonl(path, cls))
-
-
 def write_json(path: Path | str, data: Any) -> None:
-    """Write one JSON document atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    """Write one JSON document (a summary, not records) atomically."""
+    with atomic_text(path) as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
-    os.replace(tmp, path)
+
+
+__all__ = ["SCHEMA_VERSION", "DsatExample", "HeldOutPrompt", "JsonlWriter", "Message", "PreferencePair", "Provenance",
+           "Reject", "SatExample", "SeedPair", "TokenizedPair", "iter_jsonl", "read_jsonl", "write_json", "write_jsonl"]

@@ -14,26 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nemo_drift.data.fit import fit_messages, render_prompt
-from nemo_drift.data.records import Message, PreferencePair
-
-
-@dataclass
-class TokenizedPair:
-    """Token ids of one pair; chosen_ids/rejected_ids are the response tokens only."""
-
-    id: str
-    prompt_ids: list[int]
-    chosen_ids: list[int]
-    rejected_ids: list[int]
-    prompt_truncated: bool
-    dropped_turns: int
-    chosen_truncated: bool
-    rejected_truncated: bool
-
-    def sequence(self, side: str) -> tuple[list[int], list[int]]:
-        """(input_ids, loss_mask) for side "chosen" or "rejected": prompt + response, mask 1 on the response."""
-        response = self.chosen_ids if side == "chosen" else self.rejected_ids
-        return self.prompt_ids + response, [0] * len(self.prompt_ids) + [1] * len(response)
+from nemo_drift.data.records import Message, PreferencePair, TokenizedPair
 
 
 @dataclass

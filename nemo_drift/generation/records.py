@@ -1,26 +1,29 @@
 """Requests to the sampler and the samples it returns, and their JSONL storage.
 
 Plain Python only (no torch, no vLLM): both the training process and the generation interpreter
-import this module. Each line on disk is one record plus ``schema_version``; files are written to a
-temporary name and renamed, so a killed writer never leaves a half file that looks finished.
+import this module. Files go through `nemo_drift.data.jsonl`: one record plus ``schema_version`` per
+line, written to a temporary name and renamed, so a killed writer never leaves a half file that
+looks finished.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, TypeVar
+from typing import Any, ClassVar, Optional
+
+from nemo_drift.data.jsonl import iter_jsonl, read_jsonl
+from nemo_drift.data.jsonl import write_jsonl as write_jsonl_atomic
 
 SCHEMA_VERSION = 1
-"""Bump when a field changes meaning; readers refuse other versions."""
+"""Layout version of `SampleRequest` and `Sample` files; bump it when a field changes meaning, and
+readers refuse files of other versions."""
 
 
 @dataclass
 class SampleRequest:
     """One prompt to sample from: already rendered with the policy's chat template by the data layer."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     prompt_id: str
     """Stable id (the DSAT example / prompt id); samples are merged back in request order."""
@@ -43,6 +46,8 @@ class SampleProvenance:
 @dataclass
 class Sample:
     """One completion of one request."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 
     prompt_id: str
     sample_index: int
@@ -82,62 +87,14 @@ def keep_sample(sample: Sample, on_empty: str, on_truncated: str) -> bool:
     return True
 
 
-R = TypeVar("R", SampleRequest, Sample)
-
-
-def _to_line(record: Any) -> str:
-    return json.dumps({"schema_version": SCHEMA_VERSION, **dataclasses.asdict(record)}, ensure_ascii=False)
-
-
-def _from_dict(cls: type[R], row: dict[str, Any], where: str) -> R:
-    version = row.pop("schema_version", None)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{where}: schema_version {version!r}, expected {SCHEMA_VERSION} (written by another "
-                         "nemo-drift version; regenerate it)")
-    if cls is Sample and row.get("provenance") is not None:
-        row["provenance"] = SampleProvenance(**row["provenance"])
-    try:
-        return cls(**row)
-    except TypeError as err:
-        raise ValueError(f"{where}: not a {cls.__name__} record ({err})") from err
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[Any]) -> int:
-    """Write records to `path` through a temporary file in the same folder + rename; return the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(_to_line(record) + "\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
-
-
-def iter_jsonl(path: Path, cls: type[R]) -> Iterator[R]:
-    """Yield `cls` records from a JSONL file; errors name the file and line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield _from_dict(cls, json.loads(line), f"{path}:{number}")
-
-
 def read_requests(path: Path) -> list[SampleRequest]:
     """All requests of a file."""
-    return list(iter_jsonl(path, SampleRequest))
+    return read_jsonl(path, SampleRequest)
 
 
 def read_samples(path: Path) -> list[Sample]:
     """All samples of a file."""
-    return list(iter_jsonl(path, Sample))
+    return read_jsonl(path, Sample)
 
 
 @dataclass

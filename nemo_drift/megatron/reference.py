@@ -1,50 +1,37 @@
 """Reference log-probs: on-disk formats, and the forward-only pass that computes them once.
 
 Why precompute: the DPO step then needs no resident reference model (measured on one H100:
-36.5k vs 26.7k tokens/s, notes/megatron-on-cpu.md "GPU facts"). The pass runs through
+36.5k vs 26.7k tokens/s, docs/gpu-measurements.md). The pass runs through
 `get_forward_backward_func(forward_only=True)` so pipeline-parallel models work; pairs are sharded
 over data-parallel ranks and the results gathered on every rank.
 
-On-disk formats (JSONL, one object per line, `schema_version` on every line):
-- tokenized pairs `pairs.jsonl`: {"schema_version": 1, "id": str, "prompt_ids": [int], "chosen_ids": [int],
-  "rejected_ids": [int]} (extra keys are kept and ignored). Written by the data layer's tokenizer or
-  `write_tokenized_pairs`.
-- reference log-probs `<pairs stem>.ref_logps.jsonl` next to the pairs: {"schema_version": 1, "id": str,
-  "ref_chosen_logp": float, "ref_rejected_logp": float, "chosen_tokens": int, "rejected_tokens": int,
-  "reference_model": str, "seq_length": int}; log-probs are summed over the response tokens that fit in
-  `seq_length`. A file made by another reference model or seq_length is recomputed, not reused.
+On-disk formats (`nemo_drift.data.jsonl`: one record per line, `schema_version` on every line):
+- tokenized pairs (`tokens.jsonl`): `nemo_drift.data.records.TokenizedPair` records, written by the
+  pairs stage or `write_tokenized_pairs`.
+- reference log-probs, `<pairs stem>.ref_logps.jsonl` next to the pairs: `RefLogps` records; log-probs
+  are summed over the response tokens that fit in `seq_length`. A file made by another reference
+  model or seq_length is recomputed, not reused.
 """
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from nemo_drift.data.jsonl import iter_jsonl_located, read_jsonl, write_jsonl
+from nemo_drift.data.records import TokenizedPair
 from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
-
-SCHEMA_VERSION = 1
-
-
-@dataclass
-class PairTokens:
-    """One tokenized preference pair (duck-type compatible with the data layer's TokenizedPair)."""
-
-    id: str
-    prompt_ids: list[int]
-    chosen_ids: list[int]
-    rejected_ids: list[int]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RefLogps:
     """Reference sequence log-probs of one pair and the response token counts they cover."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
 
     id: str
     ref_chosen_logp: float
@@ -63,61 +50,33 @@ def ref_logps_path(pairs_path: Path) -> Path:
     return pairs_path.with_name(pairs_path.name.removesuffix(".jsonl") + ".ref_logps.jsonl")
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Write atomically (temp file then rename) so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with tmp.open("w") as fh:
-        for row in rows:
-            fh.write(json.dumps({"schema_version": SCHEMA_VERSION, **row}) + "\n")
-    tmp.replace(path)
+def write_tokenized_pairs(path: Path, pairs: Iterable[TokenizedPair]) -> int:
+    """Write tokenized pairs atomically; returns how many were written."""
+    return write_jsonl(path, pairs)
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        version = row.pop("schema_version", None)
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"{path}:{line_no}: schema_version {version!r}, expected {SCHEMA_VERSION}")
-        yield line_no, row
-
-
-def write_tokenized_pairs(path: Path, pairs: Iterable[Any]) -> None:
-    """Write pairs (anything with id/prompt_ids/chosen_ids/rejected_ids) as tokenized-pairs JSONL."""
-    _write_jsonl(path, ({"id": str(p.id), "prompt_ids": list(p.prompt_ids), "chosen_ids": list(p.chosen_ids),
-                         "rejected_ids": list(p.rejected_ids)} for p in pairs))
-
-
-def read_tokenized_pairs(path: Path) -> list[PairTokens]:
-    """Read a tokenized-pairs JSONL; errors name the file, the line and the field."""
-    pairs: list[PairTokens] = []
+def read_tokenized_pairs(path: Path) -> list[TokenizedPair]:
+    """Read tokenized pairs; errors name the file, the line and the field, a duplicate id or an empty reply."""
+    pairs: list[TokenizedPair] = []
     seen: set[str] = set()
-    for line_no, row in _read_jsonl(path):
-        try:
-            pair = PairTokens(str(row.pop("id")), row.pop("prompt_ids"), row.pop("chosen_ids"),
-                              row.pop("rejected_ids"), extra=row)
-        except KeyError as err:
-            raise ValueError(f"{path}:{line_no}: missing field {err}") from None
+    for where, pair in iter_jsonl_located(path, TokenizedPair):
         if pair.id in seen:
-            raise ValueError(f"{path}:{line_no}: duplicate pair id {pair.id!r}")
+            raise ValueError(f"{where}: duplicate pair id {pair.id!r}")
         if not pair.chosen_ids or not pair.rejected_ids:
-            raise ValueError(f"{path}:{line_no}: pair {pair.id!r} has an empty chosen or rejected reply")
+            raise ValueError(f"{where}: pair {pair.id!r} has an empty chosen or rejected reply")
         seen.add(pair.id)
         pairs.append(pair)
     return pairs
 
 
-def write_ref_logps(path: Path, values: Iterable[RefLogps]) -> None:
-    """Write reference log-probs JSONL (see module docstring)."""
-    _write_jsonl(path, (asdict(v) for v in values))
+def write_ref_logps(path: Path, values: Iterable[RefLogps]) -> int:
+    """Write reference log-probs atomically; returns how many were written."""
+    return write_jsonl(path, values)
 
 
 def read_ref_logps(path: Path, pair_ids: Sequence[str] | None = None) -> dict[str, RefLogps]:
-    """Read reference log-probs; with `pair_ids`, fail naming the first pair that has none."""
-    values = {row["id"]: RefLogps(**row) for _, row in _read_jsonl(path)}
+    """Read reference log-probs by pair id; with `pair_ids`, fail naming the first pair that has none."""
+    values = {value.id: value for value in read_jsonl(path, RefLogps)}
     missing = [i for i in (pair_ids or []) if i not in values]
     if missing:
         raise ValueError(f"{path}: no reference log-probs for pair {missing[0]!r} ({len(missing)} missing); "
@@ -159,7 +118,7 @@ def microbatch_logps(chunks: list[torch.nn.Module], microbatches: list[dict[str,
 
     Same forward step and log-prob code as the training step (logprobs.make_forward_step), so policy
     and reference log-probs agree exactly when the weights do (NeMo-Aligner's TP mismatch came from
-    computing them two ways; notes/drift-reference.md, "Peer systems").
+    computing them two ways; docs/paper-reference.md, "Peer systems").
     """
     sink: list[tuple[Tensor, Tensor, list[str]]] = []
     modes = [c.training for c in chunks]

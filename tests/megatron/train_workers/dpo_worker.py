@@ -24,11 +24,11 @@ BASE = dict(lr=1e-4, warmup_ratio=0.0, global_batch_size=4, micro_batch_size=1, 
 
 
 def make_pairs(n: int = 20) -> list:
-    from nemo_drift.megatron.reference import PairTokens
+    from nemo_drift.data.records import TokenizedPair
 
     rng = random.Random(0)
     ids = lambda k: [rng.randrange(10, 5000) for _ in range(k)]  # noqa: E731
-    return [PairTokens(f"p{i}", ids(rng.randint(3, 10)), ids(rng.randint(2, 12)), ids(rng.randint(2, 12)))
+    return [TokenizedPair(f"p{i}", ids(rng.randint(3, 10)), ids(rng.randint(2, 12)), ids(rng.randint(2, 12)))
             for i in range(n)]
 
 

@@ -44,13 +44,15 @@ def build(seed: int):
 
 
 def batches(chunks):
-    from nemo_drift.megatron.reference import PairTokens, compute_reference_logps
+    from nemo_drift.data.records import TokenizedPair
+    from nemo_drift.megatron.reference import compute_reference_logps
     from nemo_drift.megatron.trainer import make_microbatch
     from tiny_gpt import VOCAB
 
     rng = random.Random(0)
-    pairs = [PairTokens(f"p{i}", [rng.randrange(VOCAB) for _ in range(12)], [rng.randrange(VOCAB) for _ in range(20)],
-                        [rng.randrange(VOCAB) for _ in range(20)]) for i in range(2)]
+    pairs = [TokenizedPair(f"p{i}", [rng.randrange(VOCAB) for _ in range(12)],
+                           [rng.randrange(VOCAB) for _ in range(20)], [rng.randrange(VOCAB) for _ in range(20)])
+             for i in range(2)]
     ref = compute_reference_logps(chunks, [make_microbatch(pairs, 0, 32)])
     return lambda: [make_microbatch(pairs, 0, 32, ref)]
 
