@@ -35,7 +35,7 @@ def method_pairs_stage(ctx: RunContext, tmp: Path, gen_dir: Path, iteration: int
     if ctx.dry_run:
         print(f"[dry-run] pairs: method {ctx.cfg.method.name} builds pairs in the controller process")
         return {}
-    result = sampling.build_pairs(ctx, gen_dir / "samples.jsonl")
+    result = sampling.build_pairs(ctx, gen_dir / sampling.SAMPLES_FILE)
     _require_pairs(len(result.pairs), f"iteration {iteration} ({ctx.cfg.method.name})",
                    f"skipped by reason: {result.counts()['skipped_by_reason']}")
     counts = stages.tokenize_and_write(ctx, result.pairs, tmp)

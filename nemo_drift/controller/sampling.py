@@ -1,18 +1,25 @@
-"""The generate and pairs stages: render what a method needs sampled through the policy's chat
-template, sample it with vLLM (in the generation interpreter), and turn samples into pairs."""
+"""The generate and pairs stages: render what the configured method needs sampled through the policy's
+chat template, sample it with vLLM (in the generation interpreter), and turn samples into pairs.
+
+The method is looked up by `method.name` in the registry (nemo_drift.methods) and always called the
+same way, so adding a method changes nothing here."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from nemo_drift.controller.context import RunContext
 from nemo_drift.controller.stage_runner import RunError
 from nemo_drift.data.prompts import PromptTooLong, render_guided, render_unguided
 from nemo_drift.data.records import DsatExample, SatExample, read_jsonl
-from nemo_drift.methods import drift, iterdpo, spin
-from nemo_drift.methods.base import PairBuildResult, SamplePolicy, SamplingNeed
+from nemo_drift.methods import MethodInputs, PairBuildResult, SamplePolicy, SamplingNeed, get_method
+from nemo_drift.methods.reward import LazyReward, RewardFn
+
+SAMPLES_FILE = "samples.jsonl"
+"""The generate stage's merged samples, read back by the pairs stage."""
 
 
 def load_records(ctx: RunContext) -> tuple[list[DsatExample], list[SatExample]]:
@@ -23,15 +30,29 @@ def load_records(ctx: RunContext) -> tuple[list[DsatExample], list[SatExample]]:
     return dsat, sat
 
 
+def _load_reward_model(path: str) -> RewardFn:
+    from nemo_drift.eval.reward import RewardModel
+
+    return RewardModel(path)
+
+
+def lazy_reward(path: Optional[str]) -> Optional[LazyReward]:
+    """The reward model at `path` (`method.reward_model`), loaded on first use; None when unset."""
+    return LazyReward(functools.partial(_load_reward_model, path)) if path else None
+
+
+def method_inputs(ctx: RunContext) -> MethodInputs:
+    """What the configured method is given: records, its settings, the sample policy, the reward."""
+    dsat, sat = load_records(ctx)
+    method, gen = ctx.cfg.method, ctx.cfg.generation
+    return MethodInputs(settings=method, dsat=dsat, sat=sat,
+                        policy=SamplePolicy(on_empty=gen.on_empty, on_truncated=gen.on_truncated),
+                        reward=lazy_reward(method.reward_model))
+
+
 def sampling_needs(ctx: RunContext) -> list[SamplingNeed]:
     """What the configured method asks the sampler for."""
-    dsat, sat = load_records(ctx)
-    method = ctx.cfg.method
-    if method.name == "drift":
-        return drift.sampling_needs(dsat, method.guided)
-    if method.name == "spin":
-        return spin.sampling_needs(sat)
-    return iterdpo.sampling_needs(dsat)
+    return get_method(ctx.cfg.method.name).sampling_needs(method_inputs(ctx))
 
 
 def render(ctx: RunContext, need: SamplingNeed) -> str:
@@ -42,11 +63,26 @@ def render(ctx: RunContext, need: SamplingNeed) -> str:
     return render_unguided(ctx.tokenizer, need.context, data.max_prompt_length, data.overlength)
 
 
+def _no_sampling(ctx: RunContext, tmp: Path, iteration: int) -> dict[str, Any]:
+    """The generate stage of a method that samples nothing: an empty samples file, no sampler."""
+    from nemo_drift.generation.records import write_jsonl_atomic
+
+    if ctx.dry_run:
+        print(f"[dry-run] generate: method {ctx.cfg.method.name} samples nothing")
+        return {}
+    write_jsonl_atomic(tmp / SAMPLES_FILE, [])
+    stats = {"prompts": 0, "samples": 0, "sample_tokens_mean": 0.0}
+    ctx.record(iteration, **stats)
+    return {**stats, "prompts_too_long": 0}
+
+
 def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int) -> dict[str, Any]:
     """Sample every prompt the method needs from the exported policy `model_dir`."""
     from nemo_drift.generation.client import generate, sampler_command
     from nemo_drift.generation.records import SampleRequest
 
+    if not get_method(ctx.cfg.method.name).needs_sampling:
+        return _no_sampling(ctx, tmp, iteration)
     replica_launcher = getattr(ctx.launcher, "generation", None)
     if ctx.dry_run:
         placements = replica_launcher.placements() if replica_launcher is not None else [None]
@@ -84,16 +120,4 @@ def build_pairs(ctx: RunContext, samples_path: Path) -> PairBuildResult:
     by_prompt: dict[str, list[Any]] = defaultdict(list)
     for sample in read_samples(samples_path):
         by_prompt[sample.prompt_id].append(sample)
-    dsat, sat = load_records(ctx)
-    method, gen = ctx.cfg.method, ctx.cfg.generation
-    policy = SamplePolicy(on_empty=gen.on_empty, on_truncated=gen.on_truncated)
-    if method.name == "drift":
-        return drift.build_pairs(dsat, by_prompt, method.guided, policy)
-    if method.name == "spin":
-        return spin.build_pairs(sat, by_prompt, policy)
-    reward = None
-    if method.reward_model:
-        from nemo_drift.eval.reward import RewardModel
-
-        reward = RewardModel(method.reward_model)
-    return iterdpo.build_pairs(dsat, by_prompt, reward, policy)
+    return get_method(ctx.cfg.method.name).build_pairs(method_inputs(ctx), by_prompt)

@@ -1,18 +1,20 @@
-"""What every pair-construction method shares: the prompts it asks the sampler for, the samples it
-gets back, and the result it returns (pairs + every skipped example with its reason).
+"""What every pair-construction method shares: the inputs it is given, the prompts it asks the
+sampler for, the samples it gets back, and the result it returns (pairs + every skipped example with
+its reason).
 
-Methods are pure functions of records and samples: no torch, no I/O, no tokenizer. The controller
-renders each `SamplingNeed` through the policy's chat template (nemo_drift.data.prompts), runs the
-sampler, and hands the samples back by prompt id.
+Methods are pure functions of `MethodInputs` and samples: no torch, no I/O, no tokenizer. The
+controller renders each `SamplingNeed` through the policy's chat template (nemo_drift.data.prompts),
+runs the sampler, and hands the samples back by prompt id.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Optional, Protocol, Sequence
 
 from nemo_drift.data.records import DsatExample, Message, PreferencePair, SatExample
 from nemo_drift.generation.records import keep_sample
+from nemo_drift.methods.reward import RewardFn
 
 PromptKind = Literal["guided", "unguided"]
 
@@ -51,6 +53,25 @@ class SamplePolicy:
 
     on_empty: str = "drop"
     on_truncated: str = "drop"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodInputs:
+    """Everything a method may read. Every method takes this one type, so the controller calls each the
+    same way and a new method needs no controller change."""
+
+    settings: Any
+    """The `method.*` settings (a `nemo_drift.config.method.MethodConfig`; typed loosely so this layer
+    imports no config). A method reads only the settings it declares in `Method.honours`."""
+    dsat: Sequence[DsatExample] = ()
+    """DSAT examples (WildFeedback: the judged reply with the user's feedback; UltraFeedback: no feedback)."""
+    sat: Sequence[SatExample] = ()
+    """The SAT catalogue: replies users were satisfied with, with their context."""
+    policy: SamplePolicy = field(default_factory=SamplePolicy)
+    """What to do with empty or truncated samples."""
+    reward: Optional[RewardFn] = None
+    """Scores replies to a prompt; None when `method.reward_model` is unset. The controller passes a
+    `LazyReward`, so the model loads only if a method calls it."""
 
 
 @dataclass

@@ -10,34 +10,42 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from nemo_drift.data.records import DsatExample, PreferencePair
-from nemo_drift.methods.base import (PairBuildResult, SampleLike, SamplePolicy, SamplingNeed, train_examples,
+from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
                                      usable_samples)
+from nemo_drift.methods.registry import Method, register
 
 
 def _kind(example: DsatExample, guided: bool) -> str:
     return "guided" if guided and example.feedback.strip() else "unguided"
 
 
-def sampling_needs(dsat: Sequence[DsatExample], guided: bool = True) -> list[SamplingNeed]:
-    """One chosen-side prompt per training DSAT example."""
-    return [SamplingNeed(f"{ex.id}:{_kind(ex, guided)}", _kind(ex, guided), ex) for ex in train_examples(dsat)]
+@register("drift")
+class Drift(Method):
+    """Reads the DSAT examples; honours `method.guided`."""
 
+    honours = frozenset({"guided"})
 
-def build_pairs(dsat: Sequence[DsatExample], samples: Mapping[str, Sequence[SampleLike]], guided: bool = True,
-                policy: SamplePolicy = SamplePolicy()) -> PairBuildResult:
-    """(context, chosen = first usable sample, rejected = DSAT reply) for each training DSAT example."""
-    result = PairBuildResult()
-    for need in sampling_needs(dsat, guided):
-        example = need.example
-        kept, reason = usable_samples(samples.get(need.prompt_id, []), policy)
-        if reason:
-            result.skip(example.id, reason)
-            continue
-        chosen = kept[0].text
-        if chosen.strip() == example.rejected.strip():
-            result.skip(example.id, "chosen_equals_rejected")
-            continue
-        result.pairs.append(PreferencePair(
-            id=example.id, prompt=list(example.context), chosen=chosen, rejected=example.rejected, origin="drift",
-            meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index}))
-    return result
+    def sampling_needs(self, inputs: MethodInputs) -> list[SamplingNeed]:
+        """One chosen-side prompt per training DSAT example."""
+        guided = inputs.settings.guided
+        return [SamplingNeed(f"{ex.id}:{_kind(ex, guided)}", _kind(ex, guided), ex)
+                for ex in train_examples(inputs.dsat)]
+
+    def build_pairs(self, inputs: MethodInputs,
+                    samples_by_prompt_id: Mapping[str, Sequence[SampleLike]]) -> PairBuildResult:
+        """(context, chosen = first usable sample, rejected = DSAT reply) for each training DSAT example."""
+        result = PairBuildResult()
+        for need in self.sampling_needs(inputs):
+            example = need.example
+            kept, reason = usable_samples(samples_by_prompt_id.get(need.prompt_id, []), inputs.policy)
+            if reason:
+                result.skip(example.id, reason)
+                continue
+            chosen = kept[0].text
+            if chosen.strip() == example.rejected.strip():
+                result.skip(example.id, "chosen_equals_rejected")
+                continue
+            result.pairs.append(PreferencePair(
+                id=example.id, prompt=list(example.context), chosen=chosen, rejected=example.rejected,
+                origin="drift", meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index}))
+        return result
