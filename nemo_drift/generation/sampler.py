@@ -32,7 +32,7 @@ def _on_gpu() -> bool:
 
 
 def configure_cpu_env(cache_root: str, kv_cache_gib: int) -> None:
-    """vLLM-on-CPU settings measured in /work/shared/notes/vllm-cpu.md: a bounded KV cache (unset, vLLM
+    """vLLM-on-CPU settings measured in docs/vllm-cpu.md: a bounded KV cache (unset, vLLM
     took 20.6 GiB and was OOM-killed), the engine in this process (start 6 s instead of 34-44 s), and a
     cache folder that is not ~/.cache/vllm. Must run before `import vllm`."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
@@ -164,5 +164,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # vLLM starts processes: the guard is required (notes/vllm-cpu.md)
+if __name__ == "__main__":  # vLLM starts processes: the guard is required (docs/vllm-cpu.md)
     sys.exit(main())

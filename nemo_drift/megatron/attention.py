@@ -1,7 +1,7 @@
 """Core attention with torch `scaled_dot_product_attention`: a drop-in for megatron's DotProductAttention.
 
 Why: megatron-core's local DotProductAttention materialises the [b*np, s, s] score matrix (baddbmm +
-softmax); measured on one H100 (/work/shared/notes/megatron-on-cpu.md, "GPU facts") it is 1.8x slower
+softmax); measured on one H100 (docs/gpu-measurements.md, "DPO step on one H100") it is 1.8x slower
 than this module and OOMed where this one fit. Without Transformer Engine, this is the core attention.
 Same constructor and forward signature as megatron.core.transformer.dot_product_attention
 .DotProductAttention (0.19.2 lines 42-52 and 142-151), so it is swapped in through the layer spec

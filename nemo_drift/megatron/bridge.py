@@ -3,7 +3,7 @@
 megatron-bridge 0.6.2 imports `transformer_engine.pytorch` unconditionally in peft/lora_layers.py:20
 (and models/gpt_full_te_layer_autocast_spec.py:28 `from transformer_engine.pytorch import
 TransformerLayer`), so `from megatron.bridge import AutoBridge` fails without TE. Per
-/work/shared/notes/megatron-on-cpu.md ("Versions and installs"), a temporary stub module for
+docs/megatron-on-cpu.md ("Versions and installs"), a temporary stub module for
 `transformer_engine` in `sys.modules`, removed right after the import and only after megatron.core
 computed its own HAVE_TE flags, works. Any module-level `HAVE_TE` flag that flipped to True while the
 stub was present is set back to False afterwards, so nothing believes TE exists when it does not.

@@ -2,14 +2,14 @@
 
 A dist_checkpointing checkpoint stores each tensor as a global array plus how each rank's shard maps
 into it, so a checkpoint written at TP=2 loads at TP=1 or PP=2 (measured in
-/work/shared/notes/megatron-on-cpu.md, "Measured equivalences"). Layout of a checkpoint folder:
+docs/megatron-on-cpu.md, "Measured equivalences"). Layout of a checkpoint folder:
 
     <dir>/                 megatron dist_checkpointing files (model.* / optimizer.* / extra in common.pt)
     <dir>/rng/rank<r>.pt   this rank's RNG states, restored only when the parallel layout is unchanged
 
 Saving is synchronous: the async writer calls torch.cuda.synchronize
 (dist_checkpointing/strategies/filesystem_async.py:248) and its worker process HANGS the parent when
-psutil is missing (the note, "Versions and installs"). Scripts that save need an
+psutil is missing (docs/megatron-on-cpu.md, "Versions and installs"). Scripts that save need an
 `if __name__ == "__main__":` guard (dist_checkpointing starts a multiprocessing Manager).
 """
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 The backend is chosen by handing megatron a spec (megatron-core's ModuleSpec idea), never by branching
 inside a layer. Without TE, megatron-bridge's default (TE) spec fails to build, so the provider's
-`transformer_layer_spec` is set before `finalize()` (/work/shared/notes/megatron-on-cpu.md,
-"Megatron-Bridge ... The default (TE) layer spec fails without TE").
+`transformer_layer_spec` is set before `finalize()` (docs/megatron-bridge.md, "Layer spec").
 """
 from __future__ import annotations
 

@@ -3,8 +3,7 @@
 `build_model` = AutoBridge.from_hf_pretrained(path).to_megatron_provider() + our settings (TP/PP/CP,
 dtype, FP8, recompute, layer spec, CPU-safe fusion flags) + provide_distributed_model(). Call
 `nemo_drift.runtime.init_distributed` first: otherwise the bridge initialises NCCL and calls
-torch.cuda.set_device itself (/work/shared/notes/megatron-on-cpu.md, "Megatron-Bridge ... Start gloo
-and initialise model parallel yourself first").
+torch.cuda.set_device itself (docs/megatron-bridge.md, "Start gloo yourself first").
 """
 from __future__ import annotations
 

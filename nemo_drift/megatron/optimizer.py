@@ -11,7 +11,7 @@ optimizer state before loading a checkpoint into it); the distributed optimizer 
 RMSprop's state keys (`RMSpropDistributedOptimizer`), as megatron does for Lion, so no fp32 buffer
 that RMSprop never reads is allocated or checkpointed (4 bytes a parameter).
 
-CPU (notes/megatron-on-cpu.md, "Optimizer"): the distributed optimizer refuses CPU tensors
+CPU (docs/megatron-on-cpu.md, "Optimizer"): the distributed optimizer refuses CPU tensors
 (`distrib_optimizer.py:478`), so "auto" falls back to the non-distributed wrapper with a logged reason;
 `clip_grads.py:174` asserts CUDA grads, so `optimizer_step` swaps in CPU equivalents of megatron's
 TP/PP-aware norm and clip for the duration of the step only (see `_cpu_grad_clipping`).
@@ -85,7 +85,7 @@ def resolve_distributed_optimizer(setting: bool | str, on_gpu: bool) -> tuple[bo
     """Whether to use megatron's distributed optimizer, and why (logged by the caller)."""
     if not on_gpu:
         why = ("CPU run: megatron's distributed optimizer refuses CPU tensors (distrib_optimizer.py:478, "
-               "notes/megatron-on-cpu.md); using the non-distributed megatron optimizer")
+               "docs/megatron-on-cpu.md); using the non-distributed megatron optimizer")
         if setting is True:
             why = "trainer.use_distributed_optimizer=true ignored: " + why
         return False, why
@@ -194,7 +194,7 @@ class RMSpropDistributedOptimizer:
 def wrap_ddp(chunks: list[torch.nn.Module], cfg: Optional[TrainerConfig] = None) -> list[torch.nn.Module]:
     """Chunks wrapped in megatron's DistributedDataParallel (those already wrapped are kept).
 
-    megatron's optimizer needs DDP's contiguous grad buffers (notes/megatron-on-cpu.md, "Optimizer").
+    megatron's optimizer needs DDP's contiguous grad buffers (docs/megatron-on-cpu.md, "Optimizer").
     We wrap here rather than through Megatron-Bridge's `provide_distributed_model(wrap_with_ddp=True)`,
     whose `megatron.training` DDP helper creates a `torch.cuda.Stream()` (dist_utils.py:303) and fails
     on CPU. fp32 grad accumulation; the DDP buffers are laid out for the distributed optimizer when
@@ -219,7 +219,7 @@ def build_optimizer(model_chunks: list[torch.nn.Module], cfg: TrainerConfig) -> 
     """A megatron optimizer (RMSprop or Adam) for DDP-wrapped model chunks.
 
     `model_chunks` must be wrapped in megatron's DistributedDataParallel (get_megatron_optimizer reads
-    its grad buffers; notes/megatron-on-cpu.md). bf16 is read from the parameters' dtype.
+    its grad buffers; docs/megatron-on-cpu.md, "Optimizer"). bf16 is read from the parameters' dtype.
     """
     from megatron.core.optimizer import get_megatron_optimizer
 

@@ -3,7 +3,7 @@
 (Plus two modules outside megatron.core that the bridge uses on CPU paths, see SCOPES.)
 
 megatron-core 0.19.2 hard-codes CUDA in places a CPU run reaches (measured facts and upstream lines in
-/work/shared/notes/megatron-on-cpu.md, "What needs a narrow patch on CPU"):
+docs/megatron-on-cpu.md, "Where upstream hard-codes CUDA"):
 - models/common/embeddings/rotary_pos_embedding.py:162 moves inv_freq to torch.cuda.current_device();
 - pipeline_parallel/schedules.py:749, 1121, 2292 `torch.zeros([], ..., device="cuda")`;
 - pipeline_parallel/p2p_communication.py:211-223, 334, 342 current_device(), :263, :419 synchronize();
@@ -13,7 +13,7 @@ megatron-core 0.19.2 hard-codes CUDA in places a CPU run reaches (measured facts
 - tensor_parallel/random.py:104 `_get_cuda_rng_state` / :135 `_set_cuda_rng_state` (used by
   activation recomputation, tensor_parallel/random.py:581 CheckpointFunction).
 
-How they are scoped (the note: a GLOBAL patch of torch factories or `Tensor.to` corrupted
+How they are scoped (docs/megatron-on-cpu.md: a GLOBAL patch of torch factories or `Tensor.to` corrupted
 transformers' RoPE buffers in the same process): every module under `megatron.core` gets, as its
 module-global name `torch`, a proxy that forwards everything to the real torch except (a) tensor
 factories, whose `device="cuda..."` becomes CPU, (b) `torch.device`, which maps CUDA devices to CPU,

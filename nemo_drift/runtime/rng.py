@@ -4,8 +4,8 @@ Megatron draws dropout inside tensor-parallel regions from a separate RNG stream
 so TP ranks drop different elements while data-parallel replicas stay in step. On GPU that is
 `tensor_parallel.model_parallel_cuda_manual_seed`. On CPU that function calls torch.cuda.get_rng_state
 (megatron-core 0.19.2 tensor_parallel/random.py:303) and fails; skipping it breaks dropout and
-recompute inside TP regions ("cuda rng state model-parallel-rng is not added"). The note
-/work/shared/notes/megatron-on-cpu.md ("RNG") measured that a CudaRNGStatesTracker subclass forking
+recompute inside TP regions ("cuda rng state model-parallel-rng is not added"). As measured in
+docs/megatron-on-cpu.md ("RNG"), a CudaRNGStatesTracker subclass forking
 the CPU generator, installed in place of the CUDA one, works: that is `CpuRNGStatesTracker`.
 """
 from __future__ import annotations
