@@ -50,8 +50,9 @@ RUN_ROOT="${NEMO_DRIFT_RUN_ROOT:-$REPO/runs}"
 OVERRIDES=("model=${MODEL_PRESET}" "cluster=${CLUSTER_PRESET}" "cluster.nodes=${NNODES}"
            "cluster.gpus_per_node=${GPUS_PER_NODE}" "run.root=${RUN_ROOT}" "run.name=${RUN_NAME}")
 if [[ -n "${NEMO_DRIFT_CONTAINER_IMAGE:-}" ]]; then
-  OVERRIDES+=("cluster.container_image=${NEMO_DRIFT_CONTAINER_IMAGE}"
-              "cluster.container_mounts=${NEMO_DRIFT_CONTAINER_MOUNTS:-$REPO:$REPO}")
+  # Quoted for Hydra's override grammar, which refuses '#' (enroot's registry separator) unquoted.
+  OVERRIDES+=("cluster.container_image='${NEMO_DRIFT_CONTAINER_IMAGE}'"
+              "cluster.container_mounts='${NEMO_DRIFT_CONTAINER_MOUNTS:-$REPO:$REPO}'")
 fi
 OVERRIDES+=("$@")
 

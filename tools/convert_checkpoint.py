@@ -4,9 +4,10 @@
     python tools/convert_checkpoint.py from-hf .cache/models/smollm2-135m-instruct runs/x/iter_0/ckpt
     # after an iteration: Megatron -> HF (what vLLM samples from)
     torchrun --nproc_per_node 2 tools/convert_checkpoint.py to-hf runs/x/iter_1/ckpt runs/x/iter_1/hf \
-        --hf-template .cache/models/tiny-qwen2 --tp 2
+        --hf-template .cache/models/tiny-qwen2 model.tensor_model_parallel_size=2
 
-A thin wrapper over nemo_drift.megatron.export.main (also `nemo-drift export`).
+A thin wrapper over nemo_drift.megatron.export.main (also `nemo-drift export`); trailing key=value
+arguments are config overrides (model.*), read by the one config loader.
 """
 from __future__ import annotations
 

@@ -9,31 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from nemo_drift.config.declare import setting
+
 
 @dataclass
 class ArchitectureConfig:
     """Decoder-only transformer shape (Llama/Qwen2/Gemma family: RMSNorm, GQA attention, gated MLP)."""
 
-    hidden_size: int = 0
+    hidden_size: int = setting(0, invalidates=())
     """Model width h (0: unknown; read config.json of model.hf_path)."""
-    num_layers: int = 0
+    num_layers: int = setting(0, invalidates=())
     """Transformer layers L (HF `num_hidden_layers`)."""
-    num_attention_heads: int = 0
+    num_attention_heads: int = setting(0, invalidates=())
     """Query heads; tensor parallelism must divide it."""
-    num_key_value_heads: int = 0
+    num_key_value_heads: int = setting(0, invalidates=())
     """KV groups (GQA); tensor parallelism must divide it too (0: same as num_attention_heads)."""
-    ffn_hidden_size: int = 0
+    ffn_hidden_size: int = setting(0, invalidates=())
     """Gated-MLP inner width f (HF `intermediate_size`)."""
-    vocab_size: int = 0
+    vocab_size: int = setting(0, invalidates=())
     """Vocabulary V (logits are [tokens, V / TP])."""
-    tied_embeddings: bool = False
+    tied_embeddings: bool = setting(False, invalidates=())
     """Input embedding and output layer share one matrix (SmolLM2, Qwen2.5 <= 3B, Gemma 3)."""
-    head_dim: int = 0
+    head_dim: int = setting(0, invalidates=())
     """Per-head width (0: hidden_size / num_attention_heads; Gemma 3 and SmolLM2 set it explicitly)."""
-    activation: str = "silu"
+    activation: str = setting("silu", invalidates=())
     """Gated-MLP activation (HF `hidden_act` / `hidden_activation`): "silu" (Qwen2, Llama) gets megatron's
     fused SwiGLU on GPU; Gemma's "gelu_pytorch_tanh" does not (nemo_drift.megatron.model.fusion_flags)."""
-    source: str = "preset"
+    source: str = setting("preset", invalidates=())
     """Where the shape came from: "preset" or the config.json path (printed by the planner)."""
 
     @property

@@ -2,14 +2,16 @@
 memory, container settings, and the throughput assumptions the planner turns into time estimates.
 
 Throughput assumptions are stated, not measured on every card: the defaults come from one H100
-(notes/megatron-on-cpu.md "GPU facts": DPO step at 0.36 MFU for the 1.5B shape with precomputed
+(docs/gpu-measurements.md: DPO step at 0.36 MFU for the 1.5B shape with precomputed
 reference log-probs; Megatron-Bridge build+load+export of 0.5B at ~54 MB/s). `nemo-drift plan` prints
 them next to every estimate so a reader can rescale.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
+
+from nemo_drift.config.declare import setting
 
 _LAUNCHERS = ("local", "srun")
 
@@ -18,40 +20,40 @@ _LAUNCHERS = ("local", "srun")
 class ClusterConfig:
     """Settings of the machines a run uses (`cluster.*` on the command line)."""
 
-    launcher: str = "local"
+    launcher: str = setting("local", invalidates=())
     """"local": subprocess/torchrun on this machine; "srun": one srun step per stage inside the job."""
-    nodes: int = 1
+    nodes: int = setting(1, invalidates=())
     """Nodes of the allocation (the SLURM scripts set it from SLURM_NNODES)."""
-    gpus_per_node: int = 0
+    gpus_per_node: int = setting(0, invalidates=())
     """GPUs per node (0: CPU-only; ranks are gloo processes, `cpu_ranks` of them)."""
-    cpu_ranks: int = 1
+    cpu_ranks: int = setting(1, invalidates=())
     """Training ranks on a CPU-only machine (gloo); ignored when gpus_per_node > 0."""
-    gpu_memory_gib: float = 80.0
+    gpu_memory_gib: float = setting(80.0, invalidates=())
     """Memory of one card in GiB (H100 SXM: 80; H200: 141). The planner refuses layouts above
     gpu_memory_gib - memory_headroom_gib."""
-    memory_headroom_gib: float = 4.0
+    memory_headroom_gib: float = setting(4.0, invalidates=())
     """Memory the planner keeps free per GPU: CUDA context (~0.5), NCCL buffers, allocator fragmentation."""
-    container_image: Optional[str] = None
+    container_image: Optional[str] = setting(None, invalidates=())
     """pyxis/enroot image (`srun --container-image`); None runs on the node's own environment."""
-    container_mounts: str = ""
+    container_mounts: str = setting("", invalidates=())
     """`src:dst[,src:dst]` bind mounts for the container (`srun --container-mounts`)."""
-    srun_extra_args: list[str] = field(default_factory=list)
+    srun_extra_args: list[str] = setting(default_factory=list, invalidates=())
     """Extra srun flags for every step, e.g. ["--mpi=pmix", "--cpu-bind=none"]."""
-    master_port: int = 0
+    master_port: int = setting(0, invalidates=())
     """Rendezvous port for training steps (0: 20000 + job id mod 20000, as launcher_env derives it)."""
-    peak_tflops: float = 989.0
-    """Dense bf16 peak of one card (H100 SXM: 989; the notes measured a 792 TFLOP/s matmul ceiling)."""
-    train_mfu: float = 0.35
+    peak_tflops: float = setting(989.0, invalidates=())
+    """Dense bf16 peak of one card (H100 SXM: 989; measured matmul ceiling 792, docs/gpu-measurements.md)."""
+    train_mfu: float = setting(0.35, invalidates=())
     """Model FLOPs utilisation of a DPO step (measured 0.36 on one H100, 1.5B, SDPA, precomputed ref;
     assumed to hold with TP/PP at 7B-72B: an assumption, not a measurement)."""
-    generation_mfu: float = 0.06
+    generation_mfu: float = setting(0.06, invalidates=())
     """vLLM decode utilisation: output tokens/s x 2 x params / peak (assumed, typical of batched decode;
     not measured here)."""
-    export_gb_per_s: float = 0.054
+    export_gb_per_s: float = setting(0.054, invalidates=())
     """Megatron -> HF export speed per model-parallel rank in GB/s (measured 0.054 for 0.5B incl. build)."""
-    plan_pairs: int = 10632
+    plan_pairs: int = setting(10632, invalidates=())
     """Pairs per iteration assumed by the time estimate (WildFeedback's DSAT examples: 10,632)."""
-    plan_prompt_tokens: int = 1024
+    plan_prompt_tokens: int = setting(1024, invalidates=())
     """Prompt tokens per sample assumed for vLLM prefill and KV sizing (official max_prompt_length)."""
 
     @property

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nemo_drift.config.declare import setting
+
 FORMAT_NAMES = (
     "sat_dsat_annotation",
     "wildfeedback_pairs",
@@ -25,30 +27,30 @@ DEFAULT_GUIDED_INSTRUCTION = (
 class DataConfig:
     """Input data, record extraction and tokenization settings (`data.*` on the command line)."""
 
-    source: str = "sample:wildfeedback_sat_dsat.json"
+    source: str = setting("sample:wildfeedback_sat_dsat.json", invalidates=("prepare",))
     """A file, a directory of files, a Hugging Face dataset name, or ``sample:<file>`` for a sample
     shipped in nemo_drift/data/samples/ (the embedded default)."""
-    format: str = "auto"
+    format: str = setting("auto", invalidates=("prepare",))
     """"auto" (detected from the first record) or one of `FORMAT_NAMES`."""
-    hf_split: str = "train"
+    hf_split: str = setting("train", invalidates=("prepare",))
     """Split to read when `source` is a Hugging Face dataset name (e.g. "train_prefs")."""
-    heldout_fraction: float = 0.05
+    heldout_fraction: float = setting(0.05, invalidates=("prepare",))
     """Share of conversations kept out of training for evaluation, chosen by a hash of the
     conversation id (so adding data never moves an old conversation between splits)."""
-    seed: int = 42
+    seed: int = setting(42, invalidates=("prepare",))
     """Salt of the held-out hash; changing it draws a different held-out set."""
-    max_length: int = 2048
+    max_length: int = setting(2048, invalidates=("pairs",))
     """Prompt + response tokens per DPO sequence (paper: 2048)."""
-    max_prompt_length: int = 1024
+    max_prompt_length: int = setting(1024, invalidates=("generate", "pairs"))
     """Prompt tokens per DPO sequence and per sampling prompt (paper: 1024)."""
-    overlength: str = "drop_turns_then_truncate"
+    overlength: str = setting("drop_turns_then_truncate", invalidates=("generate", "pairs"))
     """Over-long prompts: "drop_turns_then_truncate" drops the oldest (user, assistant) turns, then
     cuts the earliest remaining text from the left; "truncate" only cuts from the left; "skip" drops
     the pair (counted). The end of the prompt and the guided instruction are never cut; responses
     over the remaining budget are cut from the right and flagged (or dropped under "skip")."""
-    guided_instruction: str = DEFAULT_GUIDED_INSTRUCTION
+    guided_instruction: str = setting(DEFAULT_GUIDED_INSTRUCTION, invalidates=("generate",))
     """Improvement instruction appended to the user's feedback turn in guided sampling prompts."""
-    reject_snippet_chars: int = 300
+    reject_snippet_chars: int = setting(300, invalidates=("prepare",))
     """Characters of raw input kept with each reject, to identify the row."""
 
     def validate(self) -> list[str]:

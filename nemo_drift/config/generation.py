@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from nemo_drift.config.declare import setting
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_GEN_PYTHON = REPO_ROOT / ".venv" / "gen" / "bin" / "python"
 """The generation environment's interpreter built by `make setup` (Python 3.11 + vLLM)."""
@@ -21,56 +23,56 @@ _POLICIES = ("drop", "keep")
 class GenerationConfig:
     """Sampler settings (`generation.*` on the command line)."""
 
-    python: str = str(DEFAULT_GEN_PYTHON)
+    python: str = setting(str(DEFAULT_GEN_PYTHON), invalidates=())
     """Interpreter of the generation environment (has vLLM); the sampler runs as `<python> -m
     nemo_drift.generation.sampler`, so the training process never imports vLLM."""
 
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = setting(1, invalidates=())
     """vLLM tensor parallel degree per replica (GPUs per engine)."""
 
-    replicas: int = 1
+    replicas: int = setting(1, invalidates=())
     """Data-parallel engine replicas: shards are spread over them (GPUs used = replicas x TP per node,
     or one replica per node group when a SLURM launcher wraps the command)."""
 
-    n: int = 1
+    n: int = setting(1, invalidates=("generate",))
     """Samples per prompt."""
 
-    temperature: float = 0.7
+    temperature: float = setting(0.7, invalidates=("generate",))
     """Sampling temperature (the DRIFT paper's 0.7)."""
 
-    top_p: float = 0.9
+    top_p: float = setting(0.9, invalidates=("generate",))
     """Nucleus sampling mass (the DRIFT paper's 0.9)."""
 
-    max_tokens: int = 512
+    max_tokens: int = setting(512, invalidates=("generate", "parity"))
     """Most new tokens per sample; a sample cut here is flagged `truncated`."""
 
-    seed: int = 0
+    seed: int = setting(0, invalidates=("generate",))
     """Sampling seed; each shard's engine seed is derived from it, so reruns are reproducible."""
 
-    gpu_memory_utilization: float = 0.85
+    gpu_memory_utilization: float = setting(0.85, invalidates=())
     """Share of each GPU's memory vLLM may take (weights + KV cache); ignored on CPU."""
 
-    enforce_eager: Union[bool, str] = "auto"
+    enforce_eager: Union[bool, str] = setting("auto", invalidates=())
     """Disable CUDA graphs / compilation: "auto" = True on CPU (start 6 s instead of ~40 s, see
-    notes/vllm-cpu.md), False on GPU."""
+    docs/vllm-cpu.md), False on GPU."""
 
-    cpu_kv_cache_gib: int = 1
+    cpu_kv_cache_gib: int = setting(1, invalidates=())
     """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE); unset, vLLM took 20 GiB and was OOM-killed."""
 
-    prompts_per_shard: int = 16
+    prompts_per_shard: int = setting(16, invalidates=("generate",))
     """Prompts per shard: the unit of resumption (a killed run redoes only unfinished shards)."""
 
-    shard_timeout_s: float = 1800.0
+    shard_timeout_s: float = setting(1800.0, invalidates=())
     """Seconds a replica may spend on one shard (the first includes engine start) before it is
     killed and the run fails with its log tail."""
 
-    on_empty: SamplePolicy = "drop"
+    on_empty: SamplePolicy = setting("drop", invalidates=("pairs:iterations",))
     """What the pair builder does with an empty sample: "drop" it or "keep" it."""
 
-    on_truncated: SamplePolicy = "drop"
+    on_truncated: SamplePolicy = setting("drop", invalidates=("pairs:iterations",))
     """What the pair builder does with a sample cut by max_tokens: "drop" it or "keep" it."""
 
-    dtype: str = "auto"
+    dtype: str = setting("auto", invalidates=("generate", "parity"))
     """vLLM weight dtype: "auto" = the checkpoint's (fp32 SmolLM2 on CPU, bf16 on GPU presets)."""
 
     def resolved_enforce_eager(self, on_gpu: bool) -> bool:

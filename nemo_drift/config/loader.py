@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nemo_drift.config.schema import DriftConfig
 
@@ -23,7 +23,10 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: Sequence[str], source: str = "configuration"):
         self.problems = list(problems)
-        super().__init__(f"invalid {source}:\n" + "\n".join(f"  - {p}" for p in self.problems))
+        if len(self.problems) == 1:
+            super().__init__(f"invalid {source}: {self.problems[0]}")
+        else:
+            super().__init__(f"invalid {source}:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
 def _register_resolvers() -> None:
@@ -63,23 +66,30 @@ def compose(overrides: Sequence[str] = (), config_name: str = "drift", conf_dir:
         with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
             cfg = hydra_compose(config_name=config_name, overrides=normalise_overrides(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError([str(err).strip().splitlines()[0]], source=f"overrides {list(overrides)}") from err
+        message = str(err).strip().splitlines()[0]
+        if "Lexer" in message or "mismatched input" in message:
+            message += " (quote a value with special characters: key='value')"
+        raise ConfigError([message], source=f"overrides {list(overrides)}") from err
     return cfg
 
 
 def load_config(overrides: Sequence[str] = (), world_size: int | None = None, validate: bool = True,
-                config_name: str = "drift", conf_dir: Path = CONF_DIR) -> DriftConfig:
-    """Compose, type-check and validate; raises ConfigError naming every bad key."""
+                groups: Sequence[str] | None = None, config_name: str = "drift", conf_dir: Path = CONF_DIR) -> DriftConfig:
+    """Compose, type-check and validate (the `groups` a command reads, or all); raises ConfigError naming
+    every bad key. This is the only way a process builds a `DriftConfig` from settings."""
     tree = compose(overrides, config_name, conf_dir)
     schema = OmegaConf.structured(DriftConfig)
     try:
         merged = OmegaConf.merge(schema, tree)
         cfg: DriftConfig = OmegaConf.to_object(merged)
+    except MissingMandatoryValue as err:
+        key = getattr(err, "full_key", None) or "?"
+        raise ConfigError([f"{key}: required, and no preset sets it; add {key}=... to the command line"]) from err
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError([f"{key}: {err.msg if hasattr(err, 'msg') else err}"]) from err
     if validate:
-        problems = cfg.validate(world_size)
+        problems = cfg.validate(world_size, groups)
         if problems:
             raise ConfigError(problems)
     return cfg

@@ -4,37 +4,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-METHOD_NAMES = ("drift", "spin", "iterdpo")
-
+from nemo_drift.config.declare import setting
 
 @dataclass
 class MethodConfig:
     """Preference-pair construction and the outer loop (`method.*`; `method=spin` picks a preset)."""
 
-    name: str = "drift"
-    """"drift" (rejected = real DSAT reply, chosen = fresh policy sample), "spin" (chosen = real SAT
-    reply, rejected = policy sample) or "iterdpo" (chosen = guided sample, rejected = unguided sample)."""
-    guided: bool = True
-    """DRIFT/IterDPO: sample the chosen reply from the guided prompt (context + DSAT reply + feedback +
-    instruction). False samples from the pre-DSAT context only (the paper's unguided ablation)."""
-    iterations: int = 2
+    name: str = setting("drift", invalidates=("generate", "pairs:iterations"))
+    """A method registered in nemo_drift.methods: "drift" (rejected = real DSAT reply, chosen = fresh policy
+    sample), "spin" (chosen = real SAT reply, rejected = policy sample) or "iterdpo" (chosen = guided
+    sample, rejected = unguided sample). Checked against the registry before a run starts
+    (nemo_drift/controller/preflight.py), as is every `method.*` setting the method does not read."""
+    guided: bool = setting(True, invalidates=("generate", "pairs:iterations"))
+    """DRIFT: sample the chosen reply from the guided prompt (context + DSAT reply + feedback +
+    instruction). False samples from the pre-DSAT context only (the paper's unguided ablation); refused
+    for methods without an unguided variant."""
+    iterations: int = setting(2, invalidates=())
     """Number of iterations K after the warm start (paper: 2 for the main results, up to 5)."""
-    warm_start: bool = True
+    warm_start: bool = setting(True, invalidates=())
     """Run DPO on the seed DSAT->SAT pairs before iteration 1 (the paper's stage 1)."""
-    warm_start_epochs: int = 3
+    warm_start_epochs: int = setting(3, invalidates=("train:warm_start",))
     """Epochs of the warm start (paper: 3)."""
-    max_examples: Optional[int] = None
+    max_examples: Optional[int] = setting(None, invalidates=("generate", "pairs:iterations"))
     """Use only the first N training records (DSAT examples, or SAT for SPIN) each iteration: for smoke
     tests and quick looks. None uses all."""
-    reward_model: Optional[str] = None
+    reward_model: Optional[str] = setting(None, invalidates=("pairs:iterations",))
     """IterDPO on UltraFeedback: local path of a sequence-classification reward model that ranks two
     samples of one prompt (the paper used OpenAssistant/reward-model-deberta-v3-large-v2)."""
 
     def validate(self) -> list[str]:
         """One message per bad setting, each naming its key."""
         problems = []
-        if self.name not in METHOD_NAMES:
-            problems.append(f"method.name: {self.name!r} is not one of {', '.join(METHOD_NAMES)}")
+        if not self.name:
+            problems.append("method.name: empty; name a registered method (drift, spin, iterdpo)")
         if self.iterations < 0:
             problems.append(f"method.iterations: {self.iterations} must be >= 0")
         if self.max_examples is not None and self.max_examples < 1:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from nemo_drift.config.architecture import ArchitectureConfig
+from nemo_drift.config.architecture import ArchitectureConfig, resolve_architecture
+from nemo_drift.config.declare import setting
 
 Precision = str  # "auto" | "bf16" | "fp32" (OmegaConf has no Literal: checked in validate)
 Fp8 = Optional[str]  # None | "hybrid" | "e4m3"
@@ -36,37 +37,37 @@ def have_transformer_engine() -> bool:
 class ModelConfig:
     """Settings for building the Megatron model from a Hugging Face checkpoint."""
 
-    hf_path: str = ""
+    hf_path: str = setting("", invalidates=("import", "generate", "pairs"))
     """Hugging Face folder (or hub id when online) of the model to post-train; its config.json is read."""
 
-    tensor_model_parallel_size: int = 1
+    tensor_model_parallel_size: int = setting(1, invalidates=())
     """Tensor parallel degree: splits heads and the MLP; must divide the attention/KV heads."""
 
-    pipeline_model_parallel_size: int = 1
+    pipeline_model_parallel_size: int = setting(1, invalidates=())
     """Pipeline parallel degree: splits the layers into stages; must divide num_hidden_layers."""
 
-    context_parallel_size: int = 1
+    context_parallel_size: int = setting(1, invalidates=())
     """Context parallel degree (splits the sequence in attention); needs Transformer Engine."""
 
-    sequence_parallel: bool = False
+    sequence_parallel: bool = setting(False, invalidates=())
     """Megatron sequence parallelism for LayerNorm/dropout regions (TP > 1); needs Transformer Engine."""
 
-    precision: Precision = "auto"
+    precision: Precision = setting("auto", invalidates=("import", "reference", "train", "export", "parity"))
     """Parameter/compute dtype: "auto" = bf16 on GPU, fp32 on CPU (CPU bf16 matmuls are slow and inexact)."""
 
-    fp8: Fp8 = None
+    fp8: Fp8 = setting(None, invalidates=("reference", "train"))
     """FP8 recipe format ("hybrid" or "e4m3"); None disables FP8. Needs Transformer Engine and a GPU."""
 
-    recompute: Recompute = None
+    recompute: Recompute = setting(None, invalidates=())
     """Activation recomputation: None, "selective" (core attention only) or "full" (whole layers)."""
 
-    attention_backend: AttentionBackend = "auto"
+    attention_backend: AttentionBackend = setting("auto", invalidates=("reference", "train"))
     """Core attention: "te" (Transformer Engine fused), "sdpa" (torch SDPA), "auto" = te if importable else sdpa."""
 
-    seq_length: int = 2048
+    seq_length: int = setting(2048, invalidates=("reference", "train"))
     """Maximum tokens per sequence (prompt + response); longer pairs are truncated by the data layer."""
 
-    architecture: Optional[ArchitectureConfig] = None
+    architecture: Optional[ArchitectureConfig] = setting(None, invalidates=())
     """Model shape for `nemo-drift plan` when hf_path is a hub id not on disk; a local config.json wins."""
 
     def hf_config(self) -> dict[str, Any] | None:
@@ -121,25 +122,34 @@ class ModelConfig:
         if world_size is not None and world_size % (tp * pp * cp) != 0:
             errors.append(f"model.tensor_model_parallel_size: TP {tp} x PP {pp} x CP {cp} = {tp * pp * cp} "
                           f"does not divide the world size {world_size}")
-        errors.extend(self._validate_against_hf(tp, pp))
+        errors.extend(self._validate_against_shape(tp, pp))
         return errors
 
-    def _validate_against_hf(self, tp: int, pp: int) -> list[str]:
-        """Checks that need the checkpoint's config.json (heads, layers, context length)."""
+    def resolved_architecture(self) -> ArchitectureConfig:
+        """The model's shape: config.json of a local hf_path, else the preset's `architecture` (raises
+        ValueError naming the key when neither is there)."""
+        return resolve_architecture(self.hf_config(), self.architecture, self.hf_path)
+
+    def _validate_against_shape(self, tp: int, pp: int) -> list[str]:
+        """Checks that need the model's shape (heads, layers, context length): from config.json when the
+        checkpoint is on disk, else from the preset's `model.architecture`; skipped when neither is known."""
         hf = self.hf_config()
-        if hf is None:
+        try:
+            arch = self.resolved_architecture()
+        except (ValueError, KeyError):
             return []
         errors: list[str] = []
-        heads = hf.get("num_attention_heads")
-        kv_heads = hf.get("num_key_value_heads", heads)
-        layers = hf.get("num_hidden_layers")
-        max_pos = hf.get("max_position_embeddings")
-        if heads and heads % tp:
-            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_attention_heads {heads}")
-        if kv_heads and kv_heads % tp:
-            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_key_value_heads {kv_heads}")
-        if layers and layers % pp:
-            errors.append(f"model.pipeline_model_parallel_size: {pp} does not divide num_hidden_layers {layers}")
+        if arch.num_attention_heads % tp:
+            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_attention_heads "
+                          f"{arch.num_attention_heads} ({arch.source})")
+        if arch.kv_heads % tp:
+            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_key_value_heads {arch.kv_heads} "
+                          f"({arch.source})")
+        if arch.num_layers % pp:
+            errors.append(f"model.pipeline_model_parallel_size: {pp} does not divide num_hidden_layers {arch.num_layers} "
+                          f"({arch.source})")
+        text = (hf or {}).get("text_config") or hf or {}
+        max_pos = text.get("max_position_embeddings")
         if max_pos and self.seq_length > max_pos:
             errors.append(f"model.seq_length: {self.seq_length} exceeds the model's max_position_embeddings {max_pos}")
         return errors

@@ -4,17 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-STAGES = ("prepare", "import", "generate", "pairs", "reference", "train", "export", "parity")
+from nemo_drift.config.declare import STAGES, setting
 
 
 @dataclass
 class ResumeConfig:
     """How a rerun of the same command treats stages that already completed."""
 
-    from_stage: Optional[str] = None
+    from_stage: Optional[str] = setting(None, invalidates=())
     """Redo everything from this stage on (in the earliest iteration it appears); earlier completed
     stages are kept. Needed after changing a setting that invalidates a completed stage."""
-    from_iteration: Optional[int] = None
+    from_iteration: Optional[int] = setting(None, invalidates=())
     """With `from_stage`: the iteration to redo from (default: the first that has that stage)."""
 
     def validate(self) -> list[str]:
@@ -28,13 +28,11 @@ class ResumeConfig:
 class RunConfig:
     """Identity and location of a run (`run.*`)."""
 
-    name: str = "drift_smollm2"
+    name: str = setting("drift_smollm2", invalidates=())
     """Run folder name under `root`; rerunning with the same name resumes."""
-    root: str = "runs"
+    root: str = setting("runs", invalidates=())
     """Folder that holds run folders (relative to the working directory)."""
-    seed: int = 42
-    """Seed for everything not seeded by its own group (paper: 42)."""
-    dry_run: bool = False
+    dry_run: bool = setting(False, invalidates=())
     """Print the exact command of every stage (launcher lines, environment, ranks) and run nothing."""
 
     def validate(self) -> list[str]:

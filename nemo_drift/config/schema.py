@@ -6,6 +6,7 @@ them. Validation runs per group and is collected in one list so a user sees ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from nemo_drift.config.cluster import ClusterConfig
 from nemo_drift.config.data import DataConfig
@@ -29,22 +30,30 @@ class DriftConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
-    def validate(self, world_size: int | None = None) -> list[str]:
-        """Every problem in every group, each message naming the key to change. The world size is the
-        cluster layout's (`cluster.*`) unless given."""
+    def validate(self, world_size: int | None = None, groups: Sequence[str] | None = None) -> list[str]:
+        """Every problem in the named groups (None: all) and between them, each message naming the key
+        to change. The world size is the cluster layout's (`cluster.*`) unless given."""
         world_size = self.cluster.world_size if world_size is None else world_size
-        dp_size = None
-        if world_size is not None:
-            model_parallel = (self.model.tensor_model_parallel_size * self.model.pipeline_model_parallel_size
-                              * self.model.context_parallel_size)
-            dp_size = max(world_size // max(model_parallel, 1), 1)
-        return [
-            *self.run.validate(),
-            *self.resume.validate(),
-            *self.model.validate(world_size),
-            *self.data.validate(),
-            *self.method.validate(),
-            *self.trainer.validate(dp_size),
-            *self.generation.validate(),
-            *self.cluster.validate(),
-        ]
+        model_parallel = (self.model.tensor_model_parallel_size * self.model.pipeline_model_parallel_size
+                          * self.model.context_parallel_size)
+        dp_size = max(world_size // max(model_parallel, 1), 1) if isinstance(model_parallel, int) else None
+        per_group = {
+            "run": self.run.validate, "resume": self.resume.validate,
+            "model": lambda: self.model.validate(world_size), "data": self.data.validate,
+            "method": self.method.validate, "trainer": lambda: self.trainer.validate(dp_size),
+            "generation": self.generation.validate, "cluster": self.cluster.validate,
+        }
+        wanted = set(per_group if groups is None else groups)
+        problems = [p for name, check in per_group.items() if name in wanted for p in check()]
+        if not problems and {"model", "data"} <= wanted:
+            problems += self._sequence_lengths()
+        return problems
+
+    def _sequence_lengths(self) -> list[str]:
+        """`data.max_length` is what the data layer fits a pair into; `model.seq_length` is what the model
+        is built and batched for. A pair the data layer kept whole must not be cut again by the trainer."""
+        if self.data.max_length > self.model.seq_length:
+            return [f"data.max_length: {self.data.max_length} exceeds model.seq_length {self.model.seq_length}, so the "
+                    "trainer would cut pairs the data layer reported as whole; set data.max_length <= "
+                    f"{self.model.seq_length} or model.seq_length >= {self.data.max_length}"]
+        return []

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nemo_drift.config.run import STAGES
+from nemo_drift.config.declare import STAGES
 from nemo_drift.controller import sampling, stages
 from nemo_drift.controller.context import RunContext
 from nemo_drift.controller.stage_dir import discard
 from nemo_drift.controller.stage_runner import run_stage
+from nemo_drift.controller.preflight import check_prepared_data
 from nemo_drift.controller.settings import stage_settings
 
 
@@ -75,6 +76,8 @@ def iteration_zero(ctx: RunContext) -> tuple[Path, Path]:
     from nemo_drift.controller.pairs_stage import warm_start_pairs_stage
 
     _stage(ctx, 0, "prepare", {}, lambda tmp: stages.prepare_data(ctx, tmp))
+    if not ctx.dry_run:
+        check_prepared_data(ctx)  # before the model import, which takes minutes at 14B
     policy = _stage(ctx, 0, "import", {}, lambda tmp: stages.import_checkpoint(ctx, tmp))
     if ctx.cfg.method.warm_start:
         pairs_dir = _stage(ctx, 0, "pairs", {"data": ctx.data_dir}, lambda tmp: warm_start_pairs_stage(ctx, tmp))

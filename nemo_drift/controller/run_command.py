@@ -81,8 +81,13 @@ def summarise(ctx: RunContext) -> str:
 
 def run_command(cfg: DriftConfig) -> dict[str, Any]:
     """The whole `nemo-drift run`: returns where the final policy is."""
+    from nemo_drift.config.loader import ConfigError
     from nemo_drift.controller.pipeline import run
+    from nemo_drift.controller.preflight import method_problems
 
+    problems = method_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
     run_dir = Path(cfg.run.root).resolve() / cfg.run.name
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.yaml"

@@ -1,52 +1,43 @@
-"""Which settings each stage depends on. A completed stage is redone only when one of these changed
-(and the user asked for it), so tweaking, say, `trainer.lr` never throws away generated samples."""
+"""Which settings each stage depends on, derived from the schema: every field declares the stages a
+change of it redoes (`nemo_drift.config.declare.setting`). A completed stage is redone only when one of
+its settings changed (and the user asked for it), so tweaking, say, `trainer.lr` never throws away
+generated samples."""
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+import dataclasses
+from functools import lru_cache
+from typing import Any, Iterator
 
+from nemo_drift.config.declare import INVALIDATES, applies
 from nemo_drift.config.schema import DriftConfig
 
-# group.key prefixes (a group name alone means the whole group) per stage.
-_DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "prepare": ("data.source", "data.format", "data.hf_split", "data.heldout_fraction", "data.seed"),
-    "import": ("model.hf_path",),
-    "export": (),
-    "parity": ("generation.max_tokens",),
-    "generate": ("method.name", "method.guided", "method.max_examples", "data.guided_instruction", "data.max_prompt_length",
-                 "data.overlength", "generation.n", "generation.temperature", "generation.top_p",
-                 "generation.max_tokens", "generation.seed"),
-    "pairs": ("method.name", "method.guided", "method.max_examples", "method.reward_model", "generation.on_empty",
-              "generation.on_truncated", "data.max_length", "data.max_prompt_length", "data.overlength"),
-    "reference": ("trainer.reference_model", "model.seq_length", "trainer.length_normalize"),
-    "train": ("trainer.loss", "trainer.beta", "trainer.rpo_alpha", "trainer.length_normalize", "trainer.optimizer",
-              "trainer.lr", "trainer.weight_decay", "trainer.rmsprop_alpha", "trainer.eps", "trainer.adam_beta1",
-              "trainer.adam_beta2", "trainer.clip_grad", "trainer.warmup_ratio", "trainer.micro_batch_size",
-              "trainer.global_batch_size", "trainer.epochs", "trainer.max_steps", "trainer.seed",
-              "trainer.reference", "trainer.reference_model", "model.seq_length", "method.warm_start_epochs"),
-}
 
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
+def schema_fields(cls: type = DriftConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field]]:
+    """(dotted key, field) for every declared field: the groups of DriftConfig are walked into; a field
+    declared with `setting(...)` is a leaf, whatever its type (model.architecture is one)."""
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if INVALIDATES not in f.metadata and isinstance(f.default_factory, type) \
+                and dataclasses.is_dataclass(f.default_factory):
+            yield from schema_fields(f.default_factory, key + ".")
         else:
-            flat[name] = value
-    return flat
+            yield key, f
+
+
+@lru_cache(maxsize=1)
+def invalidation_table() -> dict[str, tuple[str, ...]]:
+    """`group.key` -> the `invalidates` entries declared on that field."""
+    return {key: tuple(f.metadata.get(INVALIDATES, ())) for key, f in schema_fields()}
+
+
+def _value(cfg: DriftConfig, key: str) -> Any:
+    value: Any = cfg
+    for part in key.split("."):
+        value = getattr(value, part)
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
 def stage_settings(cfg: DriftConfig, stage: str, iteration: int) -> dict[str, Any]:
-    """The flattened `group.key -> value` settings `stage` depends on."""
-    flat = _flatten(asdict(cfg))
-    wanted = _DEPENDS_ON[stage]
-    settings = {k: v for k, v in flat.items() if any(k == w or k.startswith(w + ".") for w in wanted)}
-    if iteration == 0:  # the warm start trains on the seed pairs, whatever the method and its samples
-        settings = {k: v for k, v in settings.items()
-                    if not k.startswith(("method.", "generation.")) or k == "method.warm_start_epochs"}
-        settings.pop("trainer.epochs", None)
-    else:
-        settings.pop("method.warm_start_epochs", None)
-    return settings
+    """The `group.key -> value` settings that `stage` of `iteration` depends on (0 = warm start)."""
+    return {key: _value(cfg, key) for key, entries in invalidation_table().items()
+            if any(applies(entry, stage, iteration) for entry in entries)}

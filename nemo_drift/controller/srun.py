@@ -172,20 +172,16 @@ class SrunReplicaLauncher:
 # --- dry-run preview (slurm/*.sh --dry-run) ---------------------------------------------------------
 
 JOBS_MODULE = "nemo_drift.megatron.jobs"
-_PLANNER_GROUPS = ("model.", "trainer.", "generation.", "cluster.")
 
 
 def preview(overrides: list[str], env: Optional[Mapping[str, str]] = None) -> list[str]:
-    """The srun line of every GPU stage of one iteration for `model=<preset> cluster=<preset> key=value ...`
-    (keys outside model/trainer/generation/cluster, e.g. method=spin, do not change the launch layout)."""
-    from nemo_drift.planner.inputs import load_plan_inputs
+    """The srun line of every GPU stage of one iteration for the run config `overrides` describe
+    (`model=<preset> cluster=<preset> key=value ...`, read by the one config loader)."""
+    from nemo_drift.config.loader import load_config
 
-    groups = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] in ("model", "cluster")}
-    keys = [o for o in overrides if o.lstrip("+").startswith(_PLANNER_GROUPS)]
-    inp = load_plan_inputs(groups.get("model", "smollm2_135m"), groups.get("cluster"), keys)
+    inp = load_config(overrides, validate=False)
     launcher = SrunLauncher(inp.cluster, env, inp.generation.tensor_parallel_size)
-    value = {o.lstrip("+").split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if "=" in o}
-    run = f"{value.get('run.root', 'runs')}/{value.get('run.name', 'drift')}"
+    run = f"{inp.run.root}/{inp.run.name}"
     mp = inp.model.tensor_model_parallel_size * inp.model.pipeline_model_parallel_size
     world = inp.cluster.world_size
     lines = [f"# allocation: {inp.cluster.nodes} node(s) {launcher.nodes} x {inp.cluster.gpus_per_node} GPUs; "

@@ -68,24 +68,22 @@ def export_checkpoint(ctx: RunContext, tmp: Path, policy: Path) -> dict[str, Any
 
 def tokenize_and_write(ctx: RunContext, pairs: Sequence[Any], tmp: Path) -> dict[str, Any]:
     """Preference pairs -> `pairs.jsonl` (text, for people) + `tokens.jsonl` (ids, for training)."""
-    from nemo_drift.data.records import write_jsonl
+    from nemo_drift.data.jsonl import write_jsonl
     from nemo_drift.data.tokenize import tokenize_pairs
 
     data = ctx.cfg.data
     write_jsonl(tmp / "pairs.jsonl", pairs)
     tokenized, stats = tokenize_pairs(ctx.tokenizer, list(pairs), data.max_length, data.max_prompt_length,
                                       data.overlength)
-    with (tmp / "tokens.jsonl").open("w") as fh:
-        for item in tokenized:
-            fh.write(json.dumps({"schema_version": 1, **dataclasses.asdict(item)}) + "\n")
-    return {"pairs": len(tokenized), "truncation": dataclasses.asdict(stats)}
+    count = write_jsonl(tmp / "tokens.jsonl", tokenized)
+    return {"pairs": count, "truncation": dataclasses.asdict(stats)}
 
 
 def reference_logps(ctx: RunContext, tmp: Path, policy: Path, tokens: Path) -> dict[str, Any]:
     """One forward-only pass: reference log-probs of every pair, stored for the training stage."""
     reference = policy
-    if ctx.cfg.trainer.reference_model == "base":
-        reference = ctx.stage_dir(0, "import") / CHECKPOINT
+    if ctx.cfg.trainer.reference_model == "base":  # the imported starting model unless reference_path says
+        reference = Path(ctx.cfg.trainer.base_reference(str(ctx.stage_dir(0, "import") / CHECKPOINT)))
     launch_megatron_job(ctx, "reference", tmp / "ref_logps.jsonl", checkpoint=reference, tokens=tokens)
     return {"reference": str(reference)}
 

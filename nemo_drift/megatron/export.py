@@ -11,9 +11,9 @@ Both are collective (every rank of a torchrun/srun job calls them; TP/PP come fr
 also run as one process on CPU. Outputs are written to a hidden temp folder beside the target and
 renamed at the end, so a crash never leaves a folder that looks finished.
 
-Pitfalls handled (see /work/shared/notes/megatron-on-cpu.md, "Megatron-Bridge"):
+Pitfalls handled (see docs/megatron-bridge.md):
 - Tied embeddings (SmolLM2, Qwen2.5 <= 3B): the bridge exports no separate `lm_head.weight` (290 vs 291
-  tensors in the note); that is correct only when config.json says `tie_word_embeddings: true`, so
+  tensors in the doc); that is correct only when config.json says `tie_word_embeddings: true`, so
   `check_hf_folder` verifies the pair (untied Qwen2.5 7B+ must carry its own lm_head).
 - `save_hf_pretrained` needs a tokenizer in the source HF folder; here the template folder provides the
   tokenizer and every other non-weight file, copied next to the exported weights.
@@ -199,10 +199,18 @@ def import_from_hf(hf_path: str | Path, out_checkpoint_dir: str | Path, model_cf
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`nemo-drift export` / tools/convert_checkpoint.py: convert one way (collective under torchrun)."""
-    import argparse
+    """`nemo-drift export` / tools/convert_checkpoint.py: convert one way (collective under torchrun).
 
-    parser = argparse.ArgumentParser(description="Megatron dist checkpoint <-> Hugging Face folder")
+    Model settings (parallel layout, precision) are config overrides read by the one loader, e.g.
+    `nemo-drift export to-hf CKPT OUT --hf-template HF model.tensor_model_parallel_size=2`.
+    """
+    import argparse
+    import os
+
+    from nemo_drift.config.loader import load_config
+
+    parser = argparse.ArgumentParser(prog="nemo-drift export", description="Megatron dist checkpoint <-> Hugging Face "
+                                     "folder; trailing key=value arguments are config overrides (model.*)")
     sub = parser.add_subparsers(dest="direction", required=True)
     to_hf = sub.add_parser("to-hf", help="Megatron checkpoint -> HF folder")
     to_hf.add_argument("checkpoint_dir", type=Path)
@@ -211,14 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     from_hf = sub.add_parser("from-hf", help="HF folder -> Megatron checkpoint (iteration 0)")
     from_hf.add_argument("hf_path", type=Path)
     from_hf.add_argument("checkpoint_dir", type=Path)
-    for p in (to_hf, from_hf):
-        p.add_argument("--tp", type=int, default=1, help="tensor parallel size (= torchrun processes / PP)")
-        p.add_argument("--pp", type=int, default=1, help="pipeline parallel size")
-        p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
-    args = parser.parse_args(argv)
+    args, overrides = parser.parse_known_args(argv)
     hf = args.hf_template if args.direction == "to-hf" else args.hf_path
-    cfg = ModelConfig(hf_path=str(hf), tensor_model_parallel_size=args.tp, pipeline_model_parallel_size=args.pp,
-                      precision=args.precision)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cfg = load_config([f"model.hf_path={hf}", *overrides], world_size=world, groups=("model",)).model
     if args.direction == "to-hf":
         stats = export_to_hf(args.checkpoint_dir, args.hf_template, args.out_dir, cfg)
     else:

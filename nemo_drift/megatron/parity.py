@@ -196,19 +196,22 @@ def check_parity(model_dir: str | Path, work_dir: str | Path, model_cfg: ModelCo
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """`nemo-drift check-parity MODEL_DIR --work-dir DIR`: exit 1 when the check fails."""
-    parser = argparse.ArgumentParser(description="vLLM vs Megatron log-prob parity")
+    """`nemo-drift check-parity MODEL_DIR --work-dir DIR [key=value ...]`: exit 1 when the check fails.
+    Model and generation settings are config overrides read by the one loader (fp32 unless
+    `model.precision` says otherwise: exactness is checked in fp32)."""
+    from nemo_drift.config.loader import load_config
+
+    parser = argparse.ArgumentParser(prog="nemo-drift check-parity", description="vLLM vs Megatron log-prob parity; "
+                                     "trailing key=value arguments are config overrides (model.*, generation.*)")
     parser.add_argument("model_dir", type=Path, help="Hugging Face folder vLLM samples from")
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--score-model-dir", type=Path, default=None, help="HF folder Megatron is built from")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="Megatron checkpoint to score with")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--tp", type=int, default=1)
-    parser.add_argument("--pp", type=int, default=1)
-    args = parser.parse_args(argv)
-    cfg = ModelConfig(hf_path=str(args.model_dir), tensor_model_parallel_size=args.tp,
-                      pipeline_model_parallel_size=args.pp, precision="fp32")
-    report = check_parity(args.model_dir, args.work_dir, cfg, threshold=args.threshold,
+    args, overrides = parser.parse_known_args(argv)
+    cfg = load_config([f"model.hf_path={args.model_dir}", "model.precision=fp32", *overrides],
+                      groups=("model", "generation"))
+    report = check_parity(args.model_dir, args.work_dir, cfg.model, cfg.generation, threshold=args.threshold,
                           score_model_dir=args.score_model_dir, checkpoint_dir=args.checkpoint_dir)
     if report is not None:
         print(json.dumps(asdict(report), indent=2))

@@ -1,10 +1,11 @@
 """`nemo-drift train`: one DPO training job, tokenized pairs in, Megatron checkpoint out.
 
-    torchrun --nproc_per_node 2 -m nemo_drift.megatron.train_entry pairs=run/pairs.jsonl \
-        init=.cache/models/tiny-qwen2 out=run/train model.hf_path=.cache/models/tiny-qwen2 \
+    torchrun --nproc_per_node 2 -m nemo_drift.megatron.train_entry pairs=run/tokens.jsonl \
+        init=.cache/models/tiny-qwen2 out=run/train model=tiny_qwen2 \
         model.tensor_model_parallel_size=2 trainer.lr=5e-7 trainer.loss=rpo
 
-Steps: check every setting (before any work), start distributed, build the policy from `init` (a
+The settings come from the one config loader (conf/drift.yaml, presets, overrides), as for every other
+command. Steps: check every setting (before any work), start distributed, build the policy from `init` (a
 Hugging Face folder or a Megatron checkpoint folder), get the reference log-probs (the stored file
 next to the pairs when it is there, else one forward-only pass, written beside the pairs), train,
 checkpoint to `out`. File formats: see reference.py.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -55,7 +55,7 @@ def check_settings(model_cfg: ModelConfig, trainer_cfg: TrainerConfig, world_siz
         errors.append(f"pairs: {pairs_path} is not a file (tokenized pairs JSONL, see nemo_drift/megatron/reference.py)")
     if not Path(init_path).exists():
         errors.append(f"init: {init_path} does not exist (a Hugging Face folder or a Megatron checkpoint)")
-    if trainer_cfg.reference_model == "base" and trainer_cfg.reference_path and not Path(trainer_cfg.reference_path).exists():
+    if trainer_cfg.reference_path and not Path(trainer_cfg.reference_path).exists():
         errors.append(f"trainer.reference_path: {trainer_cfg.reference_path} does not exist")
     return errors
 
@@ -155,17 +155,17 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
     pairs = read_tokenized_pairs(pairs_path)
     pad_id, seq = pad_token_id(model_cfg), model_cfg.seq_length
     chunks = build_policy(init_path, model_cfg, for_training=True, trainer_cfg=trainer_cfg)
+    base = Path(trainer_cfg.base_reference(model_cfg.hf_path))
     if trainer_cfg.reference == "in_loop":
-        ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else Path(trainer_cfg.reference_path)
+        ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else base
         ref_chunks = build_policy(ref_source, model_cfg, for_training=False)
         return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
                      resume=resume, stop_after_step=stop_after_step)
     if ref_path is not None:
         ref = read_ref_logps(Path(ref_path), [p.id for p in pairs])
     elif trainer_cfg.reference_model == "base":
-        ref_model = build_policy(Path(trainer_cfg.reference_path), model_cfg, for_training=False)
-        ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id,
-                              str(Path(trainer_cfg.reference_path).resolve()))
+        ref_model = build_policy(base, model_cfg, for_training=False)
+        ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id, str(base.resolve()))
         del ref_model
     else:
         ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()))
@@ -175,43 +175,37 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
 
 # --- command line -----------------------------------------------------------------------------
 
-def _apply(obj: Any, group: str, values: dict[str, Any]) -> list[str]:
-    known = {f.name for f in fields(obj)}
-    errors = [f"{group}.{k}: unknown setting (known: {', '.join(sorted(known))})" for k in values if k not in known]
-    for key, value in values.items():
-        if key in known:
-            setattr(obj, key, value)
-    return errors
+JOB_PATHS = ("pairs", "init", "out")
+"""The job's own `key=path` arguments; every other argument is a config override."""
 
 
-def parse_overrides(argv: Sequence[str]) -> tuple[dict[str, str], ModelConfig, TrainerConfig]:
-    """Hydra-style `key=value` / `++key=value` overrides -> (paths, model config, trainer config)."""
-    from omegaconf import OmegaConf
-
-    dotlist = [a.lstrip("+") for a in argv]
-    tree = OmegaConf.to_container(OmegaConf.from_dotlist(dotlist)) if dotlist else {}
-    model_cfg, trainer_cfg = ModelConfig(), TrainerConfig()
-    errors = _apply(model_cfg, "model", tree.pop("model", None) or {})
-    errors += _apply(trainer_cfg, "trainer", tree.pop("trainer", None) or {})
-    paths = {k: str(tree.pop(k)) for k in ("pairs", "init", "out") if k in tree}
-    errors += [f"{k}: unknown setting (use pairs=, init=, out=, model.*, trainer.*)" for k in tree]
-    errors += [f"{k}: required" for k in ("pairs", "init", "out") if k not in paths]
-    if errors:
-        raise ValueError("bad command line:\n  " + "\n  ".join(errors))
-    if not model_cfg.hf_path:
-        model_cfg.hf_path = paths["init"]
-    return paths, model_cfg, trainer_cfg
+def split_job_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """`pairs=P init=I out=O key=value ...` -> ({pairs, init, out}, config overrides). When no override
+    names the model, `model.hf_path` defaults to `init` if that is a Hugging Face folder."""
+    paths = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] in JOB_PATHS}
+    overrides = [a for a in argv if a.split("=", 1)[0] not in JOB_PATHS]
+    missing = [k for k in JOB_PATHS if k not in paths]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: required (nemo-drift train pairs=TOKENS.jsonl init=HF_OR_CKPT out=DIR "
+                         "[key=value ...])")
+    names_model = any(o.lstrip("+").startswith(("model=", "model.hf_path=")) for o in overrides)
+    if not names_model and (Path(paths["init"]) / "config.json").is_file():
+        overrides.append(f"model.hf_path={paths['init']}")
+    return paths, overrides
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of `nemo-drift train` (wired by the CLI); returns the process exit code."""
+    """Entry point of `nemo-drift train`: the config comes from the one loader (conf/drift.yaml +
+    overrides), validated for this job's world size before any model is built."""
+    import os
+
+    from nemo_drift.config.loader import load_config
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        paths, model_cfg, trainer_cfg = parse_overrides(sys.argv[1:] if argv is None else argv)
-        result = run_training(paths["pairs"], paths["init"], paths["out"], model_cfg, trainer_cfg)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    paths, overrides = split_job_args(list(sys.argv[1:] if argv is None else argv))
+    world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
+    cfg = load_config(overrides, world_size=world)
+    result = run_training(paths["pairs"], paths["init"], paths["out"], cfg.model, cfg.trainer)
     logger.info("trained steps %d-%d; checkpoint %s", result.first_step, result.last_step, result.checkpoint_dir)
     return 0
 

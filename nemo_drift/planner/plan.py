@@ -1,4 +1,4 @@
-"""Build a plan (layout, memory, time) from PlanInputs and collect the refusals.
+"""Build a plan (layout, memory, time) from a run config and collect the refusals.
 
 Each refusal names the setting to change. Rules (one test each in tests/planner/test_refusals.py):
   heads      model.tensor_model_parallel_size must divide num_attention_heads
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nemo_drift.config.architecture import ArchitectureConfig
-from nemo_drift.planner.inputs import PlanInputs
+from nemo_drift.config.schema import DriftConfig
 from nemo_drift.planner.memory import GIB, TrainLayout, TrainMemory, VllmMemory, train_memory, vllm_memory
 from nemo_drift.planner.timing import IterationTime, iteration_time
 
@@ -39,7 +39,7 @@ class Plan:
     refusals: list[str] = field(default_factory=list)
 
 
-def _layout_refusals(arch: ArchitectureConfig, inp: PlanInputs, gpus: int) -> list[str]:
+def _layout_refusals(arch: ArchitectureConfig, inp: DriftConfig, gpus: int) -> list[str]:
     tp, pp = inp.model.tensor_model_parallel_size, inp.model.pipeline_model_parallel_size
     cp = inp.model.context_parallel_size
     errors = []
@@ -65,7 +65,7 @@ def _layout_refusals(arch: ArchitectureConfig, inp: PlanInputs, gpus: int) -> li
     return errors
 
 
-def _layout(inp: PlanInputs, arch: ArchitectureConfig, dp: int) -> TrainLayout:
+def _layout(inp: DriftConfig, arch: ArchitectureConfig, dp: int) -> TrainLayout:
     on_gpu = inp.cluster.on_gpu
     precision = inp.model.precision
     dtype_bytes = 4 if precision == "fp32" or (precision == "auto" and not on_gpu) else 2
@@ -80,10 +80,10 @@ def _layout(inp: PlanInputs, arch: ArchitectureConfig, dp: int) -> TrainLayout:
                        fused_swiglu=on_gpu and arch.activation == "silu")
 
 
-def make_plan(inp: PlanInputs) -> Plan:
+def make_plan(inp: DriftConfig) -> Plan:
     """The plan for `inp`; layouts that cannot work come back with `refusals` (nothing else is computed
     when the parallel layout itself is impossible)."""
-    arch = inp.architecture()
+    arch = inp.model.resolved_architecture()
     cluster = inp.cluster
     gpus = cluster.world_size
     tp, pp = inp.model.tensor_model_parallel_size, inp.model.pipeline_model_parallel_size

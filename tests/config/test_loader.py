@@ -33,7 +33,9 @@ def test_wrong_type_is_named():
 
 
 @pytest.mark.parametrize("override, key", [
-    ("method.name=dpo", "method.name"),
+    ("method.iterations=-1", "method.iterations"),
+    ("trainer.reference_path=/base", "trainer.reference_path"),
+    ("model.seq_length=64", "data.max_length"),
     ("trainer.global_batch_size=6", "trainer.global_batch_size"),
     ("generation.top_p=1.5", "generation.top_p"),
     ("data.format=csv", "data.format"),
@@ -49,7 +51,7 @@ def test_each_bad_setting_fails_naming_its_key(override, key):
 
 def test_all_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        load_config(["method.name=dpo", "generation.top_p=1.5"])
+        load_config(["method.iterations=-1", "generation.top_p=1.5"])
     assert len(err.value.problems) == 2
 
 
@@ -58,3 +60,23 @@ def test_saved_config_round_trips(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(to_yaml(cfg))
     assert load_config_file(path) == cfg
+
+
+def test_sequence_lengths_agree_across_groups():
+    with pytest.raises(ConfigError, match=r"data.max_length: 512 exceeds model.seq_length 64.*data.max_length <= 64"):
+        load_config(["model.seq_length=64"])
+    assert load_config(["model.seq_length=64", "data.max_length=64", "data.max_prompt_length=32"]).model.seq_length == 64
+
+
+def test_a_missing_required_setting_is_one_line():
+    with pytest.raises(ConfigError) as err:
+        load_config(["data=chat_logs"])
+    assert str(err.value) == ("invalid configuration: data.source: empty; give a file, directory, dataset name "
+                              "or sample:<file>")
+
+
+def test_groups_limit_validation_to_what_a_command_reads():
+    overrides = ["generation.top_p=1.5", "model.tensor_model_parallel_size=1"]
+    assert load_config(overrides, groups=("model",)).generation.top_p == 1.5
+    with pytest.raises(ConfigError, match="generation.top_p"):
+        load_config(overrides, groups=("model", "generation"))

@@ -8,16 +8,17 @@ import pytest
 
 from nemo_drift.config.model import ModelConfig
 from nemo_drift.config.trainer import TrainerConfig
-from nemo_drift.megatron.reference import (PairTokens, RefLogps, read_ref_logps, read_tokenized_pairs, ref_logps_path,
+from nemo_drift.data.records import TokenizedPair
+from nemo_drift.megatron.reference import (RefLogps, read_ref_logps, read_tokenized_pairs, ref_logps_path,
                                            write_ref_logps, write_tokenized_pairs)
-from nemo_drift.megatron.train_entry import parse_overrides, run_training
+from nemo_drift.megatron.train_entry import run_training, split_job_args
 from nemo_drift.megatron.trainer import epoch_order, rank_microbatch_indices
 
 
 @pytest.fixture
 def pairs_file(tmp_path: Path) -> Path:
     path = tmp_path / "pairs.jsonl"
-    write_tokenized_pairs(path, [PairTokens("a", [1, 2], [3], [4, 5]), PairTokens("b", [1], [6, 7], [8])])
+    write_tokenized_pairs(path, [TokenizedPair("a", [1, 2], [3], [4, 5]), TokenizedPair("b", [1], [6, 7], [8])])
     return path
 
 
@@ -44,16 +45,22 @@ def test_missing_inputs_are_named(tiny_qwen_path, tmp_path) -> None:
     assert "pairs:" in str(err.value) and "init:" in str(err.value)
 
 
-def test_parse_overrides() -> None:
-    paths, model_cfg, trainer_cfg = parse_overrides(
-        ["pairs=p.jsonl", "init=/m", "out=/o", "trainer.lr=1e-6", "++trainer.loss=rpo", "model.tensor_model_parallel_size=2"])
-    assert paths == {"pairs": "p.jsonl", "init": "/m", "out": "/o"}
-    assert trainer_cfg.lr == 1e-6 and trainer_cfg.loss == "rpo"
-    assert model_cfg.tensor_model_parallel_size == 2 and model_cfg.hf_path == "/m"
-    with pytest.raises(ValueError, match=r"trainer.lrr: unknown setting"):
-        parse_overrides(["pairs=p", "init=i", "out=o", "trainer.lrr=1"])
+def test_train_command_line_goes_through_the_config_loader(tiny_qwen_path) -> None:
+    from nemo_drift.config.loader import ConfigError, load_config
+
+    paths, overrides = split_job_args(["pairs=p.jsonl", f"init={tiny_qwen_path}", "out=/o", "trainer.lr=1e-6",
+                                       "++trainer.loss=rpo", "model.seq_length=64"])
+    assert paths == {"pairs": "p.jsonl", "init": str(tiny_qwen_path), "out": "/o"}
+    cfg = load_config(overrides)
+    assert cfg.trainer.lr == 1e-6 and cfg.trainer.loss == "rpo" and cfg.model.seq_length == 64
+    assert cfg.model.hf_path == str(tiny_qwen_path)  # init is an HF folder and no override named the model
+    assert cfg.trainer.beta == 0.1  # the schema's default, as for `nemo-drift run`
+    _, named = split_job_args(["pairs=p", "init=/ckpt", "out=o", "model=tiny_qwen2"])
+    assert named == ["model=tiny_qwen2"]
+    with pytest.raises(ConfigError, match="trainer.lrr"):
+        load_config(split_job_args(["pairs=p", "init=i", "out=o", "trainer.lrr=1"])[1])
     with pytest.raises(ValueError, match="out: required"):
-        parse_overrides(["pairs=p", "init=i"])
+        split_job_args(["pairs=p", "init=i"])
 
 
 def test_pairs_and_reference_files_round_trip(pairs_file) -> None:

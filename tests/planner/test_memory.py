@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nemo_drift.config.architecture import ArchitectureConfig
-from nemo_drift.planner.inputs import load_plan_inputs
+from nemo_drift.planner.cli import plan_config
 from nemo_drift.planner.memory import GIB, TrainLayout, layer_activation_elements, train_memory, vllm_memory
 from nemo_drift.planner.timing import train_flops_per_token
 
@@ -18,13 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
                                               ("qwen2_5_14b", 14.77), ("qwen2_5_32b", 32.76), ("qwen2_5_72b", 72.71),
                                               ("llama3_1_8b", 8.03)])
 def test_parameter_counts_match_published_sizes(preset: str, billions: float) -> None:
-    arch = load_plan_inputs(preset).architecture()
+    arch = plan_config(preset).model.resolved_architecture()
     assert arch.num_params() / 1e9 == pytest.approx(billions, rel=0.003)
 
 
 def test_qwen7b_worked_example() -> None:
     """memory.py docstring: TP2 PP1 DP4, bf16, RMSprop, distributed optimizer, 1 pair of 2 x 2048 tokens."""
-    arch = load_plan_inputs("qwen2_5_7b").architecture()
+    arch = plan_config("qwen2_5_7b").model.resolved_architecture()
     lay = TrainLayout(tp=2, pp=1, dp=4, dtype_bytes=2, micro_batch_pairs=1, seq_length=2048, num_microbatches=8,
                       distributed_optimizer=True, fused_swiglu=True)
     mem = train_memory(arch, lay)
@@ -41,7 +41,7 @@ def test_qwen7b_worked_example() -> None:
 
 
 def test_recompute_pipeline_and_reference_terms() -> None:
-    arch = load_plan_inputs("qwen2_5_72b").architecture()
+    arch = plan_config("qwen2_5_72b").model.resolved_architecture()
     base = dict(tp=8, dp=2, dtype_bytes=2, micro_batch_pairs=1, seq_length=2048, sequence_parallel=True,
                 distributed_optimizer=True)
     pp2 = train_memory(arch, TrainLayout(pp=2, num_microbatches=16, **base))
@@ -54,20 +54,20 @@ def test_recompute_pipeline_and_reference_terms() -> None:
 
 
 def test_vllm_kv_cache_worked_example() -> None:
-    arch = load_plan_inputs("qwen2_5_72b").architecture()
+    arch = plan_config("qwen2_5_72b").model.resolved_architecture()
     mem = vllm_memory(arch, tp=4, card_bytes=80 * GIB, utilization=0.85, sequence_tokens=1536)
     assert mem.kv_bytes_per_token == 2 * 80 * 2 * 128 * 2 == 81_920
     assert mem.weights == arch.num_params() * 2 // 4
 
 
 def test_flops_worked_example() -> None:
-    arch = load_plan_inputs("qwen2_5_7b").architecture()
+    arch = plan_config("qwen2_5_7b").model.resolved_architecture()
     assert train_flops_per_token(arch, 2048) == pytest.approx(4.70e10, rel=0.01)
 
 
 def test_local_folder_config_json_wins_over_preset() -> None:
-    inp = load_plan_inputs("smollm2_135m")
-    arch = inp.architecture()
+    inp = plan_config("smollm2_135m")
+    arch = inp.model.resolved_architecture()
     assert arch.source.endswith("config.json") and arch.head_size == 64 and arch.tied_embeddings
     hf = json.loads((REPO / ".cache/models/smollm2-135m-instruct/config.json").read_text())
     assert arch == ArchitectureConfig.from_hf_config(hf, source=arch.source)

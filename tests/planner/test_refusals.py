@@ -6,8 +6,7 @@ import io
 
 import pytest
 
-from nemo_drift.planner.cli import plan_inputs
-from nemo_drift.planner.inputs import load_plan_inputs
+from nemo_drift.planner.cli import plan_config, print_plan
 from nemo_drift.planner.plan import make_plan
 
 PRESETS = ["qwen2_5_0_5b", "qwen2_5_1_5b", "qwen2_5_7b", "qwen2_5_14b", "qwen2_5_32b", "qwen2_5_72b",
@@ -15,12 +14,12 @@ PRESETS = ["qwen2_5_0_5b", "qwen2_5_1_5b", "qwen2_5_7b", "qwen2_5_14b", "qwen2_5
 
 
 def refusals(preset: str, *overrides: str) -> list[str]:
-    return make_plan(load_plan_inputs(preset, "slurm_h100", list(overrides))).refusals
+    return make_plan(plan_config(preset, "slurm_h100", list(overrides))).refusals
 
 
 def run_cli(preset: str, *overrides: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = plan_inputs(load_plan_inputs(preset, "slurm_h100", list(overrides)), out)
+    code = print_plan(plan_config(preset, "slurm_h100", list(overrides)), out)
     return code, out.getvalue()
 
 

@@ -1,0 +1,59 @@
+"""Checks that need no model, run before any model is loaded: the method's settings (before the run
+starts) and the prepared records (right after `prepare`). Each failure names the setting or input to
+change, so a bad run stops in seconds instead of after a model import that takes minutes at 14B."""
+from __future__ import annotations
+
+import dataclasses
+
+from nemo_drift.config.method import MethodConfig
+from nemo_drift.config.schema import DriftConfig
+from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.stage_runner import RunError
+from nemo_drift.data.records import SeedPair, read_jsonl
+from nemo_drift.methods import COMMON_SETTINGS, UnknownMethodError, get_method, method_names
+
+
+def method_problems(cfg: DriftConfig) -> list[str]:
+    """`method.name` names a registered method, and no `method.*` setting the method ignores is set
+    away from its default (e.g. `method.guided=false` with a method that has no unguided variant)."""
+    try:
+        method = get_method(cfg.method.name)
+    except UnknownMethodError as err:
+        return [str(err)]
+    defaults = MethodConfig()
+    problems = []
+    for f in dataclasses.fields(MethodConfig):
+        value = getattr(cfg.method, f.name)
+        if f.name in COMMON_SETTINGS or f.name in method.honours or value == getattr(defaults, f.name):
+            continue
+        readers = ", ".join(name for name in method_names() if f.name in get_method(name).honours) or "no method"
+        problems.append(f"method.{f.name}: {value!r} has no effect on method {cfg.method.name!r} (read by {readers}); "
+                        f"remove it or pick a method that reads it")
+    return problems
+
+
+def check_prepared_data(ctx: RunContext) -> None:
+    """Raise RunError when the prepared records cannot give one optimizer step: no seed pair for the
+    warm start, no training example for the method, fewer examples than `trainer.global_batch_size`."""
+    from nemo_drift.controller.sampling import method_inputs
+
+    cfg, data = ctx.cfg, ctx.data_dir
+    batch = cfg.trainer.global_batch_size
+    if cfg.method.warm_start:
+        seeds = len(read_jsonl(data / "seed_pairs.jsonl", SeedPair))
+        if seeds < batch:
+            raise RunError(f"method.warm_start: {data / 'seed_pairs.jsonl'} has {seeds} DSAT->SAT seed pair(s), fewer "
+                           f"than one optimizer step (trainer.global_batch_size={batch}); set method.warm_start=false "
+                           "or give data with more revisions a user accepted")
+    if cfg.method.iterations == 0:
+        return
+    inputs = method_inputs(ctx)
+    method = get_method(cfg.method.name)
+    if not method.needs_sampling:
+        return
+    examples = {need.example.id for need in method.sampling_needs(inputs)}
+    if len(examples) < batch:
+        raise RunError(f"method {cfg.method.name!r}: {len(examples)} training example(s) to sample for "
+                       f"({len(inputs.dsat)} DSAT and {len(inputs.sat)} SAT training records in {data}), fewer than "
+                       f"one optimizer step (trainer.global_batch_size={batch}); give more data, lower "
+                       "data.heldout_fraction, or lower trainer.global_batch_size")

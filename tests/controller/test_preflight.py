@@ -1,0 +1,62 @@
+"""Checks that stop a run before any model loads: method settings the method ignores, and prepared
+data that cannot give one optimizer step."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nemo_drift.config.method import MethodConfig
+from nemo_drift.config.schema import DriftConfig
+from nemo_drift.config.trainer import TrainerConfig
+from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.preflight import check_prepared_data, method_problems
+from nemo_drift.controller.stage_runner import RunError
+from nemo_drift.data.records import DsatExample, Provenance, SatExample, SeedPair, write_jsonl
+
+PROV = Provenance("hand.jsonl", "chat_logs", 0, "c")
+CTX = [{"role": "user", "content": "Write a haiku about rain."}]
+
+
+def test_defaults_pass():
+    for name in ("drift", "spin", "iterdpo"):
+        assert method_problems(DriftConfig(method=MethodConfig(name=name))) == []
+
+
+@pytest.mark.parametrize("method, expected", [
+    (dict(name="dpo"), "method.name: 'dpo' is not a registered method"),
+    (dict(name="iterdpo", guided=False), "method.guided: False has no effect on method 'iterdpo' (read by drift)"),
+    (dict(name="drift", reward_model="/rm"), "method.reward_model: '/rm' has no effect on method 'drift' (read by iterdpo)"),
+])
+def test_settings_the_method_ignores_are_refused(method, expected):
+    (problem,) = method_problems(DriftConfig(method=MethodConfig(**method)))
+    assert problem.startswith(expected)
+
+
+def _ctx(tmp_path: Path, dsat: int, seeds: int, batch: int = 4, **method: object) -> RunContext:
+    cfg = DriftConfig(method=MethodConfig(**method), trainer=TrainerConfig(global_batch_size=batch))
+    ctx = RunContext(cfg=cfg, run_dir=tmp_path, launcher=None, config_path=tmp_path / "config.yaml")  # type: ignore[arg-type]
+    write_jsonl(ctx.data_dir / "dsat.jsonl", [DsatExample(f"d{i}", CTX, "Rain.", "Too short.", None, "train", PROV)
+                                              for i in range(dsat)])
+    write_jsonl(ctx.data_dir / "sat.jsonl", [SatExample("s0", CTX, "Soft rain", "train", PROV)])
+    write_jsonl(ctx.data_dir / "seed_pairs.jsonl", [SeedPair(f"p{i}", CTX, "Soft rain", "Rain.", PROV)
+                                                    for i in range(seeds)])
+    return ctx
+
+
+def test_enough_data_passes(tmp_path):
+    check_prepared_data(_ctx(tmp_path, dsat=4, seeds=4))
+
+
+def test_no_seed_pairs_stops_before_the_model_import(tmp_path):
+    with pytest.raises(RunError, match=r"method.warm_start: .* has 0 DSAT->SAT seed pair"):
+        check_prepared_data(_ctx(tmp_path, dsat=8, seeds=0))
+    check_prepared_data(_ctx(tmp_path, dsat=8, seeds=0, warm_start=False))
+
+
+def test_too_few_examples_for_one_step(tmp_path):
+    with pytest.raises(RunError, match=r"'drift': 3 training example\(s\) .*global_batch_size=4"):
+        check_prepared_data(_ctx(tmp_path, dsat=3, seeds=4))
+    with pytest.raises(RunError, match=r"'spin': 1 training example"):  # one SAT record
+        check_prepared_data(_ctx(tmp_path, dsat=8, seeds=4, name="spin"))
+    check_prepared_data(_ctx(tmp_path, dsat=3, seeds=4, batch=2))
