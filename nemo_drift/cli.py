@@ -153,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nemo-drift: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     if "-h" in rest or "--help" in rest:
-        print(command_help(name))
+        try:
+            print(command_help(name))
+        except BrokenPipeError:  # `| head`: the reader left; not an error
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter exit flushes it)
         return 0
     if "--dry-run" in rest:  # same as run.dry_run=true: print each stage's command, run nothing
         rest = [o for o in rest if o != "--dry-run"] + ["run.dry_run=true"]

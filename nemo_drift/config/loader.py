@@ -6,6 +6,7 @@ turns it into `DriftConfig` dataclasses and validates every group before any wor
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -67,7 +68,10 @@ def compose(overrides: Sequence[str] = (), config_name: str = "drift", conf_dir:
             cfg = hydra_compose(config_name=config_name, overrides=normalise_overrides(overrides))
     except (HydraException, OmegaConfBaseException) as err:
         message = str(err).strip().splitlines()[0]
-        if "Lexer" in message or "mismatched input" in message:
+        unknown = re.match(r"Could not override '([^']+)'", message)
+        if unknown:
+            message = f"{unknown.group(1)}: no such setting (`nemo-drift COMMAND --help` lists every key)"
+        elif "Lexer" in message or "mismatched input" in message:
             message += " (quote a value with special characters: key='value')"
         raise ConfigError([message], source=f"overrides {list(overrides)}") from err
     return cfg
