@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
-from nemo_drift.config.declare import INVALIDATES, applies
+from nemo_drift.config.declare import applies
+from nemo_drift.config.describe import field_docs
 from nemo_drift.config.schema import DriftConfig
-
-
-def schema_fields(cls: type = DriftConfig, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field]]:
-    """(dotted key, field) for every declared field: the groups of DriftConfig are walked into; a field
-    declared with `setting(...)` is a leaf, whatever its type (model.architecture is one)."""
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        if INVALIDATES not in f.metadata and isinstance(f.default_factory, type) \
-                and dataclasses.is_dataclass(f.default_factory):
-            yield from schema_fields(f.default_factory, key + ".")
-        else:
-            yield key, f
 
 
 @lru_cache(maxsize=1)
 def invalidation_table() -> dict[str, tuple[str, ...]]:
-    """`group.key` -> the `invalidates` entries declared on that field."""
-    return {key: tuple(f.metadata.get(INVALIDATES, ())) for key, f in schema_fields()}
+    """`group.key` -> the `invalidates` entries declared on that field (every leaf of the schema, as
+    `nemo-drift --help` lists them)."""
+    return {doc.key: doc.invalidates or () for doc in field_docs(DriftConfig)}
 
 
 def _value(cfg: DriftConfig, key: str) -> Any:
