@@ -19,13 +19,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # developer tools are scripts, not an installed package
 
 from nemo_drift.config.data import DataConfig  # noqa: E402
 from nemo_drift.data.formats import FORMATS  # noqa: E402
 from nemo_drift.data.prepare import prepare  # noqa: E402
 from nemo_drift.data.records import DsatExample, PreferencePair, read_jsonl  # noqa: E402
 from nemo_drift.data.rows import iter_rows  # noqa: E402
-from nemo_drift.data.synthetic import write_annotation_file  # noqa: E402
+from synthetic_annotation import write_annotation_file  # noqa: E402
 
 
 def _timed(label: str, n: int, unit: str, fn) -> float:

@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nemo_drift.data.synthetic import write_annotation_file
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+sys.path.insert(0, str(TOOLS))  # developer tools are scripts, not an installed package
+
+from synthetic_annotation import write_annotation_file  # noqa: E402
 
 CHILD = """
 import json, sys
@@ -29,6 +34,7 @@ print(json.dumps({"baseline": baseline, "peak": peak, "conversations": conversat
 """
 
 
+@pytest.mark.slow
 def test_peak_rss_stays_flat_on_a_200mb_file(tmp_path: Path):
     path = tmp_path / "big.json"
     rows = write_annotation_file(path, target_bytes=200 * 2**20, pad_chars=1000)

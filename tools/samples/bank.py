@@ -1,7 +1,7 @@
 """Hand-written chat content behind the sample files (written for this project; no dataset text).
 
 Each `Item` is a user request, a reply the user disliked, the user's feedback, and a reply that
-addresses it. `make_samples.py` arranges the items into every input format we read.
+addresses it. `make_samples.py` (next to this file) arranges the items into every input format we read.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 Conversations are 5 utterances (user, agent, user DSAT, agent revision, user SAT), each distinct
 (the conversation number is in the text) so none is a duplicate. Writing reuses pre-formatted
 templates, so a 200 MB file takes a couple of seconds.
+
+A developer tool, not part of the installed package: tests/data/test_streaming_memory.py and
+bench/bench_data.py put tools/ on sys.path (relative to their own file) and import it from there.
 """
 from __future__ import annotations
 

@@ -1,22 +1,22 @@
 """Write the sample input files (one per format) from the hand-written items in bank.py.
 
-    python nemo_drift/data/samples/make_samples.py     # rewrites the files next to this script
+    python tools/samples/make_samples.py [OUT_DIR]   # default: the package's nemo_drift/data/samples/
 
+A developer tool, not part of the installed package: the package ships only the files this writes.
 Each sample holds good conversations plus deliberate bad rows (malformed, missing field, empty
 reply, label on the first turn, invalid UTF-8, duplicate) so readers and accounting are exercised.
 The main sample, wildfeedback_sat_dsat.json, yields 38 DSAT, 10 SAT and 6 seed pairs.
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from bank import FOLLOW_UPS, ITEMS, THANKS, WARMUPS, Item  # the sibling bank.py (script dir is on sys.path)
 
-from nemo_drift.data.samples.bank import FOLLOW_UPS, ITEMS, THANKS, WARMUPS, Item  # noqa: E402
-
-HERE = Path(__file__).parent
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "nemo_drift" / "data" / "samples"
+"""Where the package ships the samples (what `sample:<name>` sources read)."""
 BAD_BYTES = "@@INVALID_UTF8@@"
 """Placeholder replaced by the latin-1 bytes of 'café' (invalid UTF-8) after encoding."""
 
@@ -64,9 +64,9 @@ def chat_messages(turns: list[Turn], system: str | None = None) -> list[dict]:
     return msgs
 
 
-def write_bytes(name: str, text: str) -> None:
+def write_bytes(path: Path, text: str) -> None:
     data = text.encode("utf-8").replace(BAD_BYTES.encode(), "caf\xe9".encode("latin-1"))
-    (HERE / name).write_bytes(data)
+    path.write_bytes(data)
 
 
 def main_sample() -> list[dict]:
@@ -210,15 +210,20 @@ def ultrafeedback_binarized() -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", type=Path, default=SAMPLES_DIR,
+                        help="folder to write the sample files into (default: the package's samples folder)")
+    out = parser.parse_args().out_dir
+    out.mkdir(parents=True, exist_ok=True)
     rows = main_sample()
-    write_bytes("wildfeedback_sat_dsat.json",
+    write_bytes(out / "wildfeedback_sat_dsat.json",
                 "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")
-    write_bytes("wildfeedback_pairs.json", json.dumps(wildfeedback_pairs(), ensure_ascii=False, indent=1) + "\n")
+    write_bytes(out / "wildfeedback_pairs.json", json.dumps(wildfeedback_pairs(), ensure_ascii=False, indent=1) + "\n")
     for name, lines in (("chat_logs.jsonl", chat_logs()), ("drift.jsonl", drift_jsonl()),
                         ("ultrafeedback_raw.jsonl", ultrafeedback_raw()),
                         ("ultrafeedback_binarized.jsonl", ultrafeedback_binarized())):
-        write_bytes(name, "\n".join(lines) + "\n")
-    for path in sorted(HERE.glob("*.json*")):
+        write_bytes(out / name, "\n".join(lines) + "\n")
+    for path in sorted(out.glob("*.json*")):
         print(f"{path.name}: {path.stat().st_size / 1024:.1f} KB")
 
 
