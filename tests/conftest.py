@@ -1,4 +1,5 @@
-"""Shared fixtures: offline model assets and a launcher for multi-process (gloo) tests."""
+"""Shared fixtures: offline model assets, the generation interpreter, and the slow mark for tests that
+use a multi-minute session fixture."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
+
+
+SLOW_FIXTURES = {
+    "parallel_reports": "one torchrun launch of 2 gloo processes over tiny-qwen2 (tests/megatron/conftest.py)",
+    "exported_smollm2": "SmolLM2 imported into Megatron and exported back (tests/generation/conftest.py)",
+}
+"""Shared session fixtures that take minutes on 2 cores. A fixture cannot carry a mark, so every test
+that uses one, directly or through another fixture, is marked slow by the hook below."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def _asset(name: str) -> Path:

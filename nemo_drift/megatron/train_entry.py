@@ -204,7 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths, overrides = split_job_args(list(sys.argv[1:] if argv is None else argv))
     world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
-    cfg = load_config(overrides, world_size=world)
+    cfg = load_config(overrides, world_size=world, groups=("model", "trainer"))
     result = run_training(paths["pairs"], paths["init"], paths["out"], cfg.model, cfg.trainer)
     logger.info("trained steps %d-%d; checkpoint %s", result.first_step, result.last_step, result.checkpoint_dir)
     return 0

@@ -10,6 +10,8 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
+
 from nemo_drift.config.cluster import ClusterConfig
 from nemo_drift.controller.launcher import LaunchSpec, LocalLauncher
 from nemo_drift.controller.srun import SrunLauncher, expand_nodelist, generation_layout
@@ -68,6 +70,7 @@ def test_task_env_is_what_launcher_env_reads() -> None:
     assert {(i.master_addr, i.master_port) for i in infos} == {("gpu001", 20077)}
 
 
+@pytest.mark.slow
 def test_two_process_wiring_srun_equals_torchrun(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()

@@ -110,15 +110,6 @@ def test_json_syntax_error_ends_the_file_but_is_accounted(samples: Path, tmp_pat
     assert 0 < summary.dsat < 38 and summary.check() == []
 
 
-def test_config_validation_names_keys():
-    assert DataConfig().validate() == []
-    problems = DataConfig(format="foo", heldout_fraction=1.5, max_length=100, max_prompt_length=200,
-                          overlength="shrug", guided_instruction=" ").validate()
-    assert problems[0].startswith("data.format: 'foo' is not one of auto, sat_dsat_annotation")
-    assert [p.split(":")[0] for p in problems] == ["data.format", "data.heldout_fraction", "data.max_length",
-                                                   "data.overlength", "data.guided_instruction"]
-
-
 def test_parquet_input(samples: Path, tmp_path: Path):
     """Hub downloads of UltraFeedback are Parquet: the same rows read through pyarrow give the same records."""
     import pyarrow as pa

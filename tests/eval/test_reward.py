@@ -26,6 +26,7 @@ def reward_model_path(tmp_path_factory, tiny_qwen_path):
     return path
 
 
+@pytest.mark.slow
 def test_iterdpo_ultrafeedback_takes_the_higher_reward(reward_model_path):
     reward = RewardModel(reward_model_path)
     prompt = [{"role": "user", "content": "Name a prime number."}]

@@ -13,6 +13,7 @@ from nemo_drift.generation.records import SampleRequest
 REQUESTS = [SampleRequest("a", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")]
 
 
+@pytest.mark.slow
 def test_crashing_sampler_raises_with_log_tail(smollm2_path, gen_python, tmp_path):
     broken = tmp_path / "broken_model"
     shutil.copytree(smollm2_path, broken, ignore=shutil.ignore_patterns("*.safetensors"))

@@ -11,6 +11,8 @@ import torch
 from tests.distributed import run_torchrun
 from tests.generation.smollm2_export import WORKER, smollm2_roundtrip
 
+pytestmark = pytest.mark.slow  # every test here imports or exports a real model (~20 s each)
+
 TEXT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\nParis is"
 
 
@@ -80,7 +82,6 @@ def test_untied_config_without_lm_head_is_rejected(roundtrip, tmp_path):
         check_hf_folder(broken)
 
 
-@pytest.mark.slow
 def test_tp2_export_equals_original(tiny_qwen_path, tmp_path):
     """Import and export under torchrun with TP=2 (tiny Qwen2: 4 heads, 2 KV heads, tied embeddings)."""
     ckpt, out = tmp_path / "ckpt_tp2", tmp_path / "hf_tp2"

@@ -19,6 +19,7 @@ def _hf_token_logps(hf_path, batch) -> torch.Tensor:
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, batch["labels"].unsqueeze(-1)).squeeze(-1)  # [2B, S]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asset", ["tiny_qwen_path", "smollm2_path"])
 def test_megatron_logprobs_match_hf(asset, request, dist_env):
     hf_path = request.getfixturevalue(asset)

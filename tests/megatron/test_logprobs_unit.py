@@ -1,6 +1,7 @@
 """token_logprobs against plain log_softmax; chunking changes neither values nor gradients."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from nemo_drift.megatron.logprobs import sum_by_sequence, token_logprobs
@@ -47,6 +48,7 @@ def test_bf16_logits_give_fp32_logps(dist_env):
     assert (out - _reference(logits, labels)).abs().max().item() < 1e-5
 
 
+@pytest.mark.slow
 def test_hand_written_backward_passes_gradcheck(dist_env):
     """fp64 finite differences agree with the chunked Function's backward (chunks of 2 rows)."""
     g = torch.Generator().manual_seed(2)

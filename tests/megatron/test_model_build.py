@@ -37,6 +37,7 @@ def test_layout_must_match_parallel_state(dist_env, tiny_qwen_path):
         build_model(tiny_qwen_path, ModelConfig(hf_path=str(tiny_qwen_path), tensor_model_parallel_size=2))
 
 
+@pytest.mark.slow
 def test_ddp_wrap_and_full_recompute_on_cpu(dist_env, tiny_qwen_path):
     """megatron DDP (needed by megatron's optimizer) and full activation recompute (CPU RNG patch) work,
     and recompute changes no gradient."""

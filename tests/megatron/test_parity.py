@@ -44,6 +44,7 @@ def parity_setup(tmp_path_factory, smollm2_path, gen_python, dist_env):
             "gen_cfg": GenerationConfig(python=str(gen_python))}
 
 
+@pytest.mark.slow
 def test_parity_passes_on_exported_smollm2(parity_setup):
     from nemo_drift.megatron.parity import check_parity
 
@@ -55,6 +56,7 @@ def test_parity_passes_on_exported_smollm2(parity_setup):
     assert json.loads((Path(s["work"]) / "parity.json").read_text())["ok"] is True
 
 
+@pytest.mark.slow
 def test_parity_fails_on_mismatched_model(parity_setup):
     from nemo_drift.megatron.parity import check_parity
 
@@ -66,6 +68,7 @@ def test_parity_fails_on_mismatched_model(parity_setup):
         report.raise_if_off()
 
 
+@pytest.mark.slow
 def test_parity_from_megatron_checkpoint(parity_setup, smollm2_path):
     """The iteration-0 path: Megatron loads the dist checkpoint the export came from (passes), or a
     different checkpoint (weights x 0.9: fails)."""

@@ -51,7 +51,7 @@ def test_train_command_line_goes_through_the_config_loader(tiny_qwen_path) -> No
     paths, overrides = split_job_args(["pairs=p.jsonl", f"init={tiny_qwen_path}", "out=/o", "trainer.lr=1e-6",
                                        "++trainer.loss=rpo", "model.seq_length=64"])
     assert paths == {"pairs": "p.jsonl", "init": str(tiny_qwen_path), "out": "/o"}
-    cfg = load_config(overrides)
+    cfg = load_config(overrides, groups=("model", "trainer"))
     assert cfg.trainer.lr == 1e-6 and cfg.trainer.loss == "rpo" and cfg.model.seq_length == 64
     assert cfg.model.hf_path == str(tiny_qwen_path)  # init is an HF folder and no override named the model
     assert cfg.trainer.beta == 0.1  # the schema's default, as for `nemo-drift run`

@@ -1,6 +1,10 @@
 """CPU patches: no-op when CUDA is (faked) available, idempotent, scoped to megatron.core, no leak."""
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test imports megatron and transformers in a fresh interpreter
+
 NOOP_ON_GPU = r"""
 import sys, torch
 torch.cuda.is_available = lambda: True          # fake a GPU machine

@@ -42,6 +42,7 @@ def test_seeding_is_reproducible_and_tracker_is_cpu():
     assert not torch.equal(draws[0][0], draws[0][1])  # the model-parallel stream is a different stream
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_tp2_then_pp2(tmp_path):
     reports = run_torchrun(WORKER, 2, [], tmp_path)
     assert len(reports) == 2

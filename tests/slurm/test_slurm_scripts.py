@@ -50,6 +50,7 @@ def flag(line: str, name: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_dry_run_srun_lines(script: str) -> None:
     nodes, tp, pp, gen_tp = SCRIPTS[script]
