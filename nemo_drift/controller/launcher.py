@@ -1,11 +1,14 @@
 """How a stage's process is started: a local subprocess (torchrun when it needs several ranks) or,
 on a cluster, `srun` inside the job's allocation. The controller only builds a `LaunchSpec`; the
 launcher turns it into a command line, runs it, and reports failures with the tail of its log.
+Locally the log gets all the process's output and the console its results and progress bars, not
+third-party warnings (nemo_drift.controller.console).
 """
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from nemo_drift.controller.console import Console, Log, StreamSplitter, pump
 
 
 @dataclass
@@ -31,7 +36,7 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the process."""
     log_path: Path | None = None
-    """Where stdout+stderr go (tee'd to the console by the local launcher)."""
+    """Where stdout+stderr go; the local launcher also shows stdout and progress bars on the console."""
     timeout_s: float | None = None
 
 
@@ -66,12 +71,14 @@ class LocalLauncher:
                 f"--master_port={_free_port()}", "-m", spec.module, *spec.args]
 
     def run(self, spec: LaunchSpec) -> None:
+        """Run the stage: its log gets all its output, the console its results and progress bars
+        (console.py)."""
         cmd = self.command(spec)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
-        log = open(spec.log_path, "a") if spec.log_path else None  # noqa: SIM115 (closed below)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        pump = threading.Thread(target=_pump, args=(proc, log), daemon=True)
-        pump.start()  # stream: the stage's progress bars reach the console live
+        columns = str(shutil.get_terminal_size(fallback=(120, 24)).columns)  # bars fit the console, not the pipe
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": columns, **spec.env}
+        log = Log(spec.log_path)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pumps = _start_pumps(proc, Console(sys.stdout), log)  # live: progress bars reach the console
         try:
             code = proc.wait(timeout=spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -79,9 +86,9 @@ class LocalLauncher:
             proc.wait()
             code = None
         finally:
-            pump.join(timeout=10)
-            if log:
-                log.close()
+            for thread in pumps:
+                thread.join(timeout=10)
+            log.close()
         if code is None:
             raise StageFailed(f"stage {spec.name} timed out after {spec.timeout_s:.0f}s: {shlex.join(cmd)}\n"
                               f"--- last lines of {spec.log_path} ---\n{log_tail(spec.log_path)}")
@@ -90,13 +97,16 @@ class LocalLauncher:
                               f"--- last lines of {spec.log_path} ---\n{log_tail(spec.log_path)}")
 
 
-def _pump(proc: subprocess.Popen, log) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        if log:
-            log.write(line)
-            log.flush()
+def _start_pumps(proc: subprocess.Popen, console: Console, log: Log) -> list[threading.Thread]:
+    """One thread per stream: stdout's lines go to the console and the log, stderr's to the log only;
+    progress redraws on either reach both."""
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [threading.Thread(target=pump, args=(stream, StreamSplitter(console, log, to_console)),
+                              daemon=True)
+             for stream, to_console in ((proc.stdout, True), (proc.stderr, False))]
+    for thread in pumps:
+        thread.start()
+    return pumps
 
 
 class DryRunLauncher:
