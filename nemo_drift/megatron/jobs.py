@@ -89,15 +89,16 @@ JOBS: dict[str, Callable[..., None]] = {"import": _import, "export": _export, "r
 
 
 def quiet_libraries() -> None:
-    """Keep a stage's log readable: megatron-core and Megatron-Bridge log every parameter at INFO and
-    warn about missing Transformer Engine/Apex on every import; progress bars and errors still show."""
+    """Keep a stage's log readable: megatron-core and Megatron-Bridge log every parameter at INFO, so
+    their loggers stay at WARNING; this package's own notes are kept at INFO. Warnings and log records
+    go to stderr, which the local launcher writes to the stage's log and not to the console
+    (nemo_drift.controller.console); the job's results and progress bars still show."""
     import logging
-    import warnings
 
-    warnings.filterwarnings("ignore")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("megatron", "megatron.core", "megatron.bridge", "nemo_drift"):
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in ("megatron", "megatron.core", "megatron.bridge"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("nemo_drift").setLevel(logging.INFO)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
