@@ -79,6 +79,20 @@ class ArchitectureConfig:
                           f"num_attention_heads {self.num_attention_heads}")
         return errors
 
+    def parallel_problems(self, tp: int, pp: int) -> list[str]:
+        """Tensor parallelism must divide the query heads and the KV groups, pipeline parallelism the
+        layers; one message per problem, naming the key and where the shape came from."""
+        where = f" ({self.source})"
+        problems = [f"model.tensor_model_parallel_size: TP {tp} does not divide num_attention_heads "
+                    f"{self.num_attention_heads}{where}"] if self.num_attention_heads % tp else []
+        if self.kv_heads % tp:
+            problems.append(f"model.tensor_model_parallel_size: TP {tp} does not divide num_key_value_heads (KV groups) "
+                            f"{self.kv_heads}{where}")
+        if self.num_layers % pp:
+            problems.append(f"model.pipeline_model_parallel_size: PP {pp} does not divide num_layers {self.num_layers}"
+                            f"{where}")
+        return problems
+
     @classmethod
     def from_hf_config(cls, hf: Mapping[str, Any], source: str = "config.json") -> "ArchitectureConfig":
         """Read a Hugging Face config.json dict (Gemma 3 keeps the text model under `text_config`)."""

@@ -138,16 +138,7 @@ class ModelConfig:
             arch = self.resolved_architecture()
         except (ValueError, KeyError):
             return []
-        errors: list[str] = []
-        if arch.num_attention_heads % tp:
-            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_attention_heads "
-                          f"{arch.num_attention_heads} ({arch.source})")
-        if arch.kv_heads % tp:
-            errors.append(f"model.tensor_model_parallel_size: {tp} does not divide num_key_value_heads {arch.kv_heads} "
-                          f"({arch.source})")
-        if arch.num_layers % pp:
-            errors.append(f"model.pipeline_model_parallel_size: {pp} does not divide num_hidden_layers {arch.num_layers} "
-                          f"({arch.source})")
+        errors = arch.parallel_problems(tp, pp)
         text = (hf or {}).get("text_config") or hf or {}
         max_pos = text.get("max_position_embeddings")
         if max_pos and self.seq_length > max_pos:

@@ -42,15 +42,7 @@ class Plan:
 def _layout_refusals(arch: ArchitectureConfig, inp: DriftConfig, gpus: int) -> list[str]:
     tp, pp = inp.model.tensor_model_parallel_size, inp.model.pipeline_model_parallel_size
     cp = inp.model.context_parallel_size
-    errors = []
-    if arch.num_attention_heads % tp:
-        errors.append(f"model.tensor_model_parallel_size: TP {tp} does not divide num_attention_heads "
-                      f"{arch.num_attention_heads}")
-    if arch.kv_heads % tp:
-        errors.append(f"model.tensor_model_parallel_size: TP {tp} does not divide num_key_value_heads (KV groups) "
-                      f"{arch.kv_heads}")
-    if arch.num_layers % pp:
-        errors.append(f"model.pipeline_model_parallel_size: PP {pp} does not divide num_layers {arch.num_layers}")
+    errors = arch.parallel_problems(tp, pp)
     if gpus % (tp * pp * cp):
         errors.append(f"model.tensor_model_parallel_size: TP {tp} x PP {pp} x CP {cp} = {tp * pp * cp} does not "
                       f"divide the {gpus} GPUs (cluster.nodes x cluster.gpus_per_node)")

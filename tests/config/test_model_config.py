@@ -12,8 +12,8 @@ def test_messages_name_the_key(tiny_qwen_path):
     cfg = ModelConfig(hf_path=str(tiny_qwen_path), tensor_model_parallel_size=3, pipeline_model_parallel_size=3,
                       precision="fp16", fp8="e5m2", attention_backend="flash", seq_length=8192)
     errors = cfg.validate(world_size=4)
-    assert any(e.startswith("model.tensor_model_parallel_size: 3 does not divide num_attention_heads 4 (") for e in errors)
-    assert any(e.startswith("model.pipeline_model_parallel_size: 3 does not divide num_hidden_layers 2 (") for e in errors)
+    assert any(e.startswith("model.tensor_model_parallel_size: TP 3 does not divide num_attention_heads 4 (") for e in errors)
+    assert any(e.startswith("model.pipeline_model_parallel_size: PP 3 does not divide num_layers 2 (") for e in errors)
     for key in ("model.precision", "model.fp8", "model.attention_backend", "model.seq_length"):
         assert any(e.startswith(key + ":") for e in errors), (key, errors)
     assert any("does not divide the world size 4" in e for e in errors)
@@ -33,7 +33,7 @@ def test_a_preset_shape_is_checked_without_the_checkpoint():
                                ffn_hidden_size=18944, vocab_size=152064)
     cfg = ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", tensor_model_parallel_size=8, architecture=shape)
     errors = cfg.validate(world_size=8)
-    assert any(e.startswith("model.tensor_model_parallel_size: 8 does not divide num_attention_heads 28 (preset)")
+    assert any(e.startswith("model.tensor_model_parallel_size: TP 8 does not divide num_attention_heads 28 (preset)")
                for e in errors), errors
     assert ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", tensor_model_parallel_size=2,
                        architecture=shape).validate(world_size=8) == []

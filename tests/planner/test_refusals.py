@@ -39,7 +39,7 @@ def test_refuses_tp_not_dividing_heads() -> None:
 def test_refuses_tp_not_dividing_kv_groups() -> None:
     # Qwen2.5-14B: 40 heads (TP 5 divides), 8 KV groups (TP 5 does not).
     found = refusals("qwen2_5_14b", "model.tensor_model_parallel_size=5", "cluster.gpus_per_node=5")
-    assert found == ["model.tensor_model_parallel_size: TP 5 does not divide num_key_value_heads (KV groups) 8"]
+    assert found == ["model.tensor_model_parallel_size: TP 5 does not divide num_key_value_heads (KV groups) 8 (preset)"]
 
 
 def test_refuses_pp_not_dividing_layers() -> None:
