@@ -85,6 +85,16 @@ class PairBuildResult:
     def skip(self, example_id: str, reason: str) -> None:
         self.skipped.append((example_id, reason))
 
+    def add(self, example: DsatExample | SatExample, chosen: str, rejected: str, origin: str,
+            meta: dict[str, Any]) -> None:
+        """The pair (example's context, chosen, rejected), or a `chosen_equals_rejected` skip when the two
+        replies are the same text (such a pair has no gradient and only dilutes the batch)."""
+        if chosen.strip() == rejected.strip():
+            self.skip(example.id, "chosen_equals_rejected")
+            return
+        self.pairs.append(PreferencePair(id=example.id, prompt=list(example.context), chosen=chosen,
+                                         rejected=rejected, origin=origin, meta=meta))
+
     def counts(self) -> dict[str, Any]:
         """Pairs built and skipped, with skips by reason (for metrics and the manifest)."""
         return {"pairs": len(self.pairs), "skipped": len(self.skipped),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from nemo_drift.data.records import DsatExample, PreferencePair
+from nemo_drift.data.records import DsatExample
 from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
                                      usable_samples)
 from nemo_drift.methods.registry import Method, register
@@ -41,11 +41,6 @@ class Drift(Method):
             if reason:
                 result.skip(example.id, reason)
                 continue
-            chosen = kept[0].text
-            if chosen.strip() == example.rejected.strip():
-                result.skip(example.id, "chosen_equals_rejected")
-                continue
-            result.pairs.append(PreferencePair(
-                id=example.id, prompt=list(example.context), chosen=chosen, rejected=example.rejected,
-                origin="drift", meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index}))
+            result.add(example, chosen=kept[0].text, rejected=example.rejected, origin="drift",
+                       meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index})
         return result

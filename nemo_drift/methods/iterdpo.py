@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from nemo_drift.data.records import DsatExample, PreferencePair
+from nemo_drift.data.records import DsatExample
 from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
                                      usable_samples)
 from nemo_drift.methods.registry import Method, register
@@ -19,11 +19,6 @@ from nemo_drift.methods.registry import Method, register
 
 def _has_feedback(example: DsatExample) -> bool:
     return bool(example.feedback.strip())
-
-
-def _pair(ex: DsatExample, chosen: str, rejected: str, meta: dict) -> PreferencePair:
-    return PreferencePair(id=ex.id, prompt=list(ex.context), chosen=chosen, rejected=rejected, origin="iterdpo",
-                          meta=meta)
 
 
 @register("iterdpo")
@@ -69,8 +64,5 @@ class IterDpo(Method):
                 score_a, score_b = reward(list(ex.context), [a, b])
                 chosen, rejected = (a, b) if score_a >= score_b else (b, a)
                 meta = {"ranking": "reward_model", "rewards": sorted([score_a, score_b], reverse=True)}
-            if chosen.strip() == rejected.strip():
-                result.skip(ex.id, "chosen_equals_rejected")
-                continue
-            result.pairs.append(_pair(ex, chosen, rejected, meta))
+            result.add(ex, chosen, rejected, origin="iterdpo", meta=meta)
         return result

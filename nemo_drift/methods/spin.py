@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from nemo_drift.data.records import PreferencePair
 from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
                                      usable_samples)
 from nemo_drift.methods.registry import Method, register
@@ -32,11 +31,6 @@ class Spin(Method):
             if reason:
                 result.skip(example.id, reason)
                 continue
-            rejected = kept[0].text
-            if rejected.strip() == example.reply.strip():
-                result.skip(example.id, "chosen_equals_rejected")
-                continue
-            result.pairs.append(PreferencePair(
-                id=example.id, prompt=list(example.context), chosen=example.reply, rejected=rejected,
-                origin="spin", meta={"sample_index": kept[0].sample_index}))
+            result.add(example, chosen=example.reply, rejected=kept[0].text, origin="spin",
+                       meta={"sample_index": kept[0].sample_index})
         return result
