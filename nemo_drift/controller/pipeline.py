@@ -14,9 +14,9 @@ from typing import Any
 from nemo_drift.config.declare import STAGES
 from nemo_drift.controller import sampling, stages
 from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.preflight import check_prepared_data
 from nemo_drift.controller.stage_dir import discard
 from nemo_drift.controller.stage_runner import run_stage
-from nemo_drift.controller.preflight import check_prepared_data
 from nemo_drift.controller.settings import stage_settings
 
 
