@@ -5,8 +5,9 @@
     nemo-drift COMMAND ... --cfg job   print the resolved config and exit
     nemo-drift COMMAND ... --debug     show the traceback of an error (also: NEMO_DRIFT_DEBUG=1)
 
-A user error (a missing file, a bad key, nothing to train) is one line on stderr and exit code 2 (1
-when a stage failed); only `--debug` shows Python tracebacks.
+A user error (a bad key, a missing file, nothing to train) is one line on stderr (a failed stage adds
+its log tail); exit code 2 for a setting refused before any work, 1 for a failure during it. Only
+`--debug` shows Python tracebacks.
 """
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _guard(call: Callable[[], int], name: str, debug: bool) -> int:
     """Run a command; a user error becomes its message (a failed stage's includes its log tail) unless
     --debug, which lets the traceback through."""
-    from nemo_drift.controller.launcher import StageFailed
+    from nemo_drift.config.loader import ConfigError
 
     if debug:
         return call()
@@ -176,7 +177,7 @@ def _guard(call: Callable[[], int], name: str, debug: bool) -> int:
         return call()
     except _user_errors() as err:
         print(f"nemo-drift {name}: {err}", file=sys.stderr)
-        return 1 if isinstance(err, StageFailed) else 2
+        return 2 if isinstance(err, ConfigError) else 1
 
 
 if __name__ == "__main__":

@@ -24,15 +24,15 @@ def test_cfg_job_prints_the_resolved_config(capsys):
     assert "name: spin" in out and "beta: 0.3" in out and "lr: 5.0e-07" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "trainer.lrr=1"], "trainer.lrr: no such setting"),
-    (["run", "data=chat_logs"], "data.source: empty"),
-    (["run", "method=iterdpo", "method.guided=false"], "method.guided: False has no effect on method 'iterdpo'"),
-    (["prepare", "data.source=no/such/file.jsonl", "data.format=chat_logs"], "no/such/file.jsonl"),
+@pytest.mark.parametrize("argv, message, code", [
+    (["run", "trainer.lrr=1"], "trainer.lrr: no such setting", 2),
+    (["run", "data=chat_logs"], "data.source: empty", 2),
+    (["run", "method=iterdpo", "method.guided=false"], "method.guided: False has no effect on method 'iterdpo'", 2),
+    (["prepare", "data.source=no/such/file.jsonl", "data.format=chat_logs"], "no/such/file.jsonl", 1),
 ])
-def test_user_errors_are_one_line_without_traceback(argv, message, capsys, tmp_path, monkeypatch):
+def test_user_errors_are_one_line_without_traceback(argv, message, code, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
+    assert main(argv) == code
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
