@@ -45,6 +45,12 @@ def schema_version_of(cls: type) -> int:
 # --- writing -----------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_text(path: Path | str) -> Iterator[TextIO]:
     """A UTF-8 text handle whose content appears at ``path`` only if the block exits cleanly.
@@ -55,6 +61,7 @@ def atomic_text(path: Path | str) -> Iterator[TextIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it owner-only)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
