@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Protocol, Sequence
+from typing import Any, Literal, Mapping, Optional, Protocol, Sequence
 
 from nemo_drift.data.records import DsatExample, Message, PreferencePair, SatExample
 from nemo_drift.generation.records import keep_sample
@@ -84,6 +84,16 @@ class PairBuildResult:
 
     def skip(self, example_id: str, reason: str) -> None:
         self.skipped.append((example_id, reason))
+
+    def first_usable(self, need: SamplingNeed, samples_by_prompt_id: Mapping[str, Sequence[SampleLike]],
+                     policy: SamplePolicy) -> SampleLike | None:
+        """The first of `need`'s samples that passes the policy; None, with the skip recorded under the
+        need's example and its reason, when none does."""
+        kept, reason = usable_samples(samples_by_prompt_id.get(need.prompt_id, []), policy)
+        if reason:
+            self.skip(need.example.id, reason)
+            return None
+        return kept[0]
 
     def add(self, example: DsatExample | SatExample, chosen: str, rejected: str, origin: str,
             meta: dict[str, Any]) -> None:

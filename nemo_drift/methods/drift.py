@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from nemo_drift.data.records import DsatExample
-from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
-                                     usable_samples)
+from nemo_drift.methods.base import MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples
 from nemo_drift.methods.registry import Method, register
 
 
@@ -36,11 +35,8 @@ class Drift(Method):
         """(context, chosen = first usable sample, rejected = DSAT reply) for each training DSAT example."""
         result = PairBuildResult()
         for need in self.sampling_needs(inputs):
-            example = need.example
-            kept, reason = usable_samples(samples_by_prompt_id.get(need.prompt_id, []), inputs.policy)
-            if reason:
-                result.skip(example.id, reason)
-                continue
-            result.add(example, chosen=kept[0].text, rejected=example.rejected, origin="drift",
-                       meta={"prompt_kind": need.kind, "sample_index": kept[0].sample_index})
+            sample = result.first_usable(need, samples_by_prompt_id, inputs.policy)
+            if sample is not None:
+                result.add(need.example, chosen=sample.text, rejected=need.example.rejected, origin="drift",
+                           meta={"prompt_kind": need.kind, "sample_index": sample.sample_index})
         return result

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from nemo_drift.methods.base import (MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples,
-                                     usable_samples)
+from nemo_drift.methods.base import MethodInputs, PairBuildResult, SampleLike, SamplingNeed, train_examples
 from nemo_drift.methods.registry import Method, register
 
 
@@ -26,11 +25,8 @@ class Spin(Method):
         """(context, chosen = SAT reply, rejected = first usable sample) for each training SAT example."""
         result = PairBuildResult()
         for need in self.sampling_needs(inputs):
-            example = need.example
-            kept, reason = usable_samples(samples_by_prompt_id.get(need.prompt_id, []), inputs.policy)
-            if reason:
-                result.skip(example.id, reason)
-                continue
-            result.add(example, chosen=example.reply, rejected=kept[0].text, origin="spin",
-                       meta={"sample_index": kept[0].sample_index})
+            sample = result.first_usable(need, samples_by_prompt_id, inputs.policy)
+            if sample is not None:
+                result.add(need.example, chosen=need.example.reply, rejected=sample.text, origin="spin",
+                           meta={"sample_index": sample.sample_index})
         return result
