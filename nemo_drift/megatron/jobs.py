@@ -5,7 +5,7 @@
     python -m nemo_drift.megatron.jobs reference config=... out=FILE checkpoint=POLICY tokens=TOKENS
     python -m nemo_drift.megatron.jobs train     config=... out=DIR checkpoint=POLICY tokens=TOKENS [ref=FILE]
                                                  epochs=N iteration=K
-    python -m nemo_drift.megatron.jobs parity    config=... out=DIR hf=HF_FOLDER checkpoint=POLICY
+    python -m nemo_drift.megatron.jobs parity    config=... out=DIR samples=FILE checkpoint=POLICY
 
 Run on one process, under torchrun, or under srun (ranks come from the environment, see
 nemo_drift.runtime). `config` is the resolved run config the controller saved; everything else is a
@@ -73,11 +73,12 @@ def _train(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str, epochs: st
                  ref_path=Path(ref) if ref else None)
 
 
-def _parity(cfg: DriftConfig, out: Path, hf: str, checkpoint: str) -> None:
-    from nemo_drift.megatron.parity import check_parity
+def _parity(cfg: DriftConfig, out: Path, samples: str, checkpoint: str) -> None:
+    """Score the samples the controller drew from the export (never samples here: this job runs in the
+    training image, where the generation interpreter may not exist, on GPUs vLLM must not share)."""
+    from nemo_drift.megatron.parity import score_parity
 
-    out.mkdir(parents=True, exist_ok=True)
-    report = check_parity(hf, out, cfg.model, cfg.generation, score_model_dir=cfg.model.hf_path,
+    report = score_parity(samples, out, cfg.model, score_model_dir=cfg.model.hf_path,
                           checkpoint_dir=resolve_checkpoint(Path(checkpoint)))
     if report is not None:
         print(json.dumps(dataclasses.asdict(report), indent=2), flush=True)

@@ -10,8 +10,11 @@ DPO curves. Metrics over all scored tokens:
                         it treats > 1.05 as a bug, so that is the default threshold)
 
 Worked example: diffs [0.0, 0.1] -> max 0.1, mean 0.05, mult (1 + e^0.1) / 2 = 1.0526 -> fails at 1.05.
-Runs once at iteration 0 (the controller fails the run when `ok` is False) and as `nemo-drift
-check-parity`. vLLM runs first in its own process; the Megatron model is built afterwards.
+Two halves, so each runs where its interpreter and GPUs are: `sample_for_parity` (vLLM in the
+generation interpreter, started by the controller through the run's generation launcher) writes a
+samples file; `score_parity` (the Megatron job on the training ranks) scores it and writes
+`parity.json`. Runs once at iteration 0 (the controller fails the run when `ok` is False) and as
+`nemo-drift check-parity` (`check_parity`: both halves in one process group).
 """
 from __future__ import annotations
 
@@ -20,11 +23,14 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from nemo_drift.config.generation import GenerationConfig
 from nemo_drift.config.model import ModelConfig
 from nemo_drift.generation.records import Sample, SampleRequest
+
+if TYPE_CHECKING:
+    from nemo_drift.generation.client import Launcher
 
 DEFAULT_THRESHOLD = 1.05
 """Mean multiplicative probability error above which NeMo-RL calls generation/training mismatch a bug."""
@@ -149,27 +155,72 @@ def default_requests(model_dir: Path, count: int = 4) -> list[SampleRequest]:
         for i, text in enumerate(PARITY_PROMPTS[:count])]
 
 
-def _vllm_dtype(model_cfg: ModelConfig) -> str:
-    """vLLM must compute in Megatron's dtype: with dtype="auto" vLLM on CPU downcasts an fp32
-    checkpoint to bf16 (log: "Downcasting torch.float32 to torch.bfloat16"), a 1.06 error on SmolLM2."""
-    import torch
-
-    fp32 = model_cfg.precision == "fp32" or (model_cfg.precision == "auto" and not torch.cuda.is_available())
+def vllm_dtype(model_cfg: ModelConfig, on_gpu: bool) -> str:
+    """The dtype vLLM must compute in to match Megatron's (`model.precision`; "auto" = bf16 on GPU, fp32
+    on CPU, as the Megatron job resolves it). With dtype="auto" vLLM on CPU downcasts an fp32 checkpoint
+    to bf16 (log: "Downcasting torch.float32 to torch.bfloat16"), a 1.06 error on SmolLM2."""
+    fp32 = model_cfg.precision == "fp32" or (model_cfg.precision == "auto" and not on_gpu)
     return "float32" if fp32 else "bfloat16"
+
+
+def sample_for_parity(model_dir: str | Path, samples_dir: str | Path, model_cfg: ModelConfig,
+                      gen_cfg: Optional[GenerationConfig] = None, requests: Optional[Sequence[SampleRequest]] = None,
+                      max_tokens: int = 16, launcher: Optional[Launcher] = None, *, on_gpu: bool) -> Path:
+    """The sampling half, run where the generation interpreter and free GPUs are (the controller; no
+    torch, no megatron): one vLLM sampler draws `max_tokens` tokens per prompt from `model_dir` with
+    prompt and token log-probs, through `launcher` (srun replicas on a cluster, local processes when
+    None). `on_gpu` says where the Megatron half will run (`cluster.on_gpu`), which fixes the dtype.
+    Returns the merged samples file (resumable: a rerun over the same folder reuses finished shards)."""
+    from nemo_drift.generation.client import generate
+
+    model_dir = Path(model_dir)
+    base = gen_cfg or GenerationConfig()
+    cfg = GenerationConfig(**{**asdict(base), "n": 1, "max_tokens": max_tokens, "replicas": 1,
+                              "prompts_per_shard": 64, "dtype": vllm_dtype(model_cfg, on_gpu)})
+    reqs = list(requests) if requests is not None else default_requests(model_dir)
+    return generate(reqs, model_dir, Path(samples_dir), cfg, launcher=launcher, prompt_logprobs=True).samples_path
+
+
+def score_parity(samples_path: str | Path, work_dir: str | Path, model_cfg: ModelConfig,
+                 threshold: float = DEFAULT_THRESHOLD, score_model_dir: Optional[str | Path] = None,
+                 checkpoint_dir: Optional[str | Path] = None) -> Optional[ParityReport]:
+    """The Megatron half, run under torch.distributed on the training ranks: score the tokens of a
+    finished samples file (never samples: no generation interpreter needed) with Megatron built from
+    `score_model_dir` (default: the folder the samples were drawn from) or loaded from
+    `checkpoint_dir`, and compare. Writes `work_dir/parity.json`; returns the report (None on ranks
+    that are not the last pipeline stage)."""
+    from nemo_drift.generation.records import read_samples
+
+    samples_path, work_dir = Path(samples_path), Path(work_dir)
+    samples = read_samples(samples_path)
+    if not samples:
+        raise ValueError(f"parity check: {samples_path} holds no samples")
+    model_dir = Path(samples[0].provenance.model_path) if samples[0].provenance else None
+    score_model_dir = Path(score_model_dir) if score_model_dir else model_dir
+    if score_model_dir is None:
+        raise ValueError(f"parity check: {samples_path} names no model (no provenance): pass score_model_dir")
+    sequences = scored_sequences(samples)
+    ours = megatron_logprobs(score_model_dir, sequences, model_cfg, Path(checkpoint_dir) if checkpoint_dir else None)
+    if ours is None:
+        return None
+    report = parity_metrics([s.vllm_logprobs for s in sequences], ours, threshold)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "parity.json").write_text(json.dumps({
+        **asdict(report), "model_dir": str(model_dir), "score_model_dir": str(score_model_dir),
+        "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None, "samples": str(samples_path)}, indent=2))
+    return report
 
 
 def check_parity(model_dir: str | Path, work_dir: str | Path, model_cfg: ModelConfig,
                  gen_cfg: Optional[GenerationConfig] = None, requests: Optional[Sequence[SampleRequest]] = None,
                  threshold: float = DEFAULT_THRESHOLD, score_model_dir: Optional[str | Path] = None,
                  checkpoint_dir: Optional[str | Path] = None, max_tokens: int = 16) -> Optional[ParityReport]:
-    """Sample a few prompts with vLLM from `model_dir` (prompt + token log-probs), score the same
-    tokens with Megatron (built from `score_model_dir` or `model_dir`, or loaded from
-    `checkpoint_dir`), and compare. Writes `work_dir/parity.json`; returns the report (None on ranks
-    that are not the last pipeline stage)."""
+    """Both halves in one process group (`nemo-drift check-parity`, tests): rank 0 samples into
+    `work_dir/samples` with local sampler processes, then every rank scores (`score_parity`).
+    Returns the report (None on ranks that are not the last pipeline stage)."""
+    import torch
     import torch.distributed as dist
 
-    from nemo_drift.generation.client import generate
-    from nemo_drift.generation.records import read_samples
     from nemo_drift.generation.shards import ShardLayout
     from nemo_drift.runtime import init_distributed
 
@@ -178,21 +229,11 @@ def check_parity(model_dir: str | Path, work_dir: str | Path, model_cfg: ModelCo
                      pipeline_parallel=model_cfg.pipeline_model_parallel_size)
     layout = ShardLayout(work_dir / "samples")
     if dist.get_rank() == 0:  # one sampler for the whole job; the other ranks read its file
-        base = gen_cfg or GenerationConfig()
-        cfg = GenerationConfig(**{**asdict(base), "n": 1, "max_tokens": max_tokens, "replicas": 1,
-                                  "prompts_per_shard": 64, "dtype": _vllm_dtype(model_cfg)})
-        reqs = list(requests) if requests is not None else default_requests(model_dir)
-        generate(reqs, model_dir, layout.root, cfg, prompt_logprobs=True)
+        sample_for_parity(model_dir, layout.root, model_cfg, gen_cfg, requests, max_tokens,
+                          on_gpu=torch.cuda.is_available())
     dist.barrier()
-    sequences = scored_sequences(read_samples(layout.merged_path))
-    ours = megatron_logprobs(Path(score_model_dir or model_dir), sequences, model_cfg,
-                             Path(checkpoint_dir) if checkpoint_dir else None)
-    if ours is None:
-        return None
-    report = parity_metrics([s.vllm_logprobs for s in sequences], ours, threshold)
-    (work_dir / "parity.json").write_text(json.dumps({**asdict(report), "model_dir": str(model_dir),
-                                                      "score_model_dir": str(score_model_dir or model_dir)}, indent=2))
-    return report
+    return score_parity(layout.merged_path, work_dir, model_cfg, threshold, score_model_dir or model_dir,
+                        checkpoint_dir)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
