@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from nemo_drift.config.capabilities import Capabilities
 from nemo_drift.config.declare import setting
+from nemo_drift.config.paths import venv_python
 
 _LAUNCHERS = ("local", "srun")
 
@@ -33,10 +35,23 @@ class ClusterConfig:
     gpu_memory_gib - memory_headroom_gib."""
     memory_headroom_gib: float = setting(4.0, invalidates=())
     """Memory the planner keeps free per GPU: CUDA context (~0.5), NCCL buffers, allocator fragmentation."""
+    train_python: str = setting(str(venv_python("train")), invalidates=())
+    """Interpreter of the Megatron stages (import, reference, train, export, parity scoring), as a path
+    valid where they run: with `container_image`, the venv built inside that image (`make
+    setup-container`: .venv/train-container/bin/python); else an environment the nodes share."""
     container_image: Optional[str] = setting(None, invalidates=())
-    """pyxis/enroot image (`srun --container-image`); None runs on the node's own environment."""
+    """pyxis/enroot image of the Megatron stages (`srun --container-image`), e.g.
+    `nvcr.io#nvidia/pytorch:25.09-py3` or a squashfs file; None runs them in the nodes' own environment."""
+    generation_image: Optional[str] = setting(None, invalidates=())
+    """Image of the vLLM replicas (with `generation.python` inside it); None runs them in the nodes' own
+    environment. Separate from `container_image`: vLLM pins its own torch."""
     container_mounts: str = setting("", invalidates=())
-    """`src:dst[,src:dst]` bind mounts for the container (`srun --container-mounts`)."""
+    """Extra `src:dst[:flags][,...]` mounts for both images. The repo, the run folder, the model and
+    reference folders and, for a hub id, the Hugging Face cache are mounted at their own paths
+    without being listed (nemo_drift/controller/container.py)."""
+    capabilities: str = setting("", invalidates=())
+    """Probe file of the training environment (`nemo-drift probe`: torch, CUDA, Transformer Engine,
+    Apex, GPUs): decides settings that need TE on srun runs. The slurm/ scripts probe by themselves."""
     srun_extra_args: list[str] = setting(default_factory=list, invalidates=())
     """Extra srun flags for every step, e.g. ["--mpi=pmix", "--cpu-bind=none"]."""
     master_port: int = setting(0, invalidates=())
@@ -66,6 +81,20 @@ class ClusterConfig:
         """Training ranks: one per GPU over all nodes, or `cpu_ranks` gloo processes."""
         return self.nodes * self.gpus_per_node if self.on_gpu else self.cpu_ranks
 
+    def stage_capabilities(self) -> Capabilities:
+        """What the environment of the Megatron stages can do (nemo_drift/config/capabilities.py); raises
+        ValueError naming `cluster.capabilities` when its file cannot be read."""
+        if self.capabilities:
+            try:
+                return Capabilities.load(self.capabilities)
+            except ValueError as err:
+                raise ValueError(f"cluster.capabilities: {err}") from err
+        if self.launcher == "local":
+            return Capabilities.of_this_machine()
+        if self.container_image:
+            return Capabilities.unknown(f"the training image {self.container_image}")
+        return Capabilities.unknown(f"the training environment on the nodes ({self.train_python})")
+
     def validate(self) -> list[str]:
         """One message per bad setting, each naming the `cluster.<key>` to change."""
         errors: list[str] = []
@@ -88,8 +117,15 @@ class ClusterConfig:
             if not 0 < getattr(self, key) <= 1:
                 errors.append(f"cluster.{key}: {getattr(self, key)!r} must be in (0, 1]")
         for mount in filter(None, self.container_mounts.split(",")):
-            if ":" not in mount:
-                errors.append(f"cluster.container_mounts: {mount!r} is not src:dst")
+            src, _, rest = mount.partition(":")
+            dst = rest.split(":")[0]
+            if not (src.startswith("/") and dst.startswith("/")):
+                errors.append(f"cluster.container_mounts: {mount!r} is not src:dst[:flags] with absolute paths")
+        if self.launcher == "local":
+            for key in ("container_image", "generation_image"):
+                if getattr(self, key):
+                    errors.append(f"cluster.{key}: containers are started by srun (pyxis); set cluster.launcher=srun "
+                                  f"or cluster.{key}=null")
         if not 0 <= self.master_port < 65536:
             errors.append(f"cluster.master_port: {self.master_port!r} is not a port")
         return errors

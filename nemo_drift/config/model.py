@@ -5,13 +5,13 @@ problem, each naming the key to change, so a bad setting is caught before a job 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from nemo_drift.config.architecture import ArchitectureConfig, resolve_architecture
+from nemo_drift.config.capabilities import Capabilities, have_transformer_engine
 from nemo_drift.config.declare import setting
 
 Precision = str  # "auto" | "bf16" | "fp32" (OmegaConf has no Literal: checked in validate)
@@ -23,14 +23,6 @@ _PRECISIONS = ("auto", "bf16", "fp32")
 _FP8 = (None, "hybrid", "e4m3")
 _RECOMPUTE = (None, "selective", "full")
 _BACKENDS = ("auto", "te", "sdpa")
-
-
-def have_transformer_engine() -> bool:
-    """True when Transformer Engine is installed (checked without importing it)."""
-    try:
-        return importlib.util.find_spec("transformer_engine") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @dataclass
@@ -86,7 +78,6 @@ class ModelConfig:
     def validate(self, world_size: int | None = None) -> list[str]:
         """One message per problem, each naming the `model.<key>` to change; empty when valid."""
         errors: list[str] = []
-        have_te = have_transformer_engine()
         tp, pp, cp = self.tensor_model_parallel_size, self.pipeline_model_parallel_size, self.context_parallel_size
         if not self.hf_path:
             errors.append("model.hf_path: empty; set it to a Hugging Face model folder")
@@ -100,23 +91,14 @@ class ModelConfig:
             errors.append(f"model.precision: {self.precision!r} is not one of {_PRECISIONS}")
         if self.fp8 not in _FP8:
             errors.append(f"model.fp8: {self.fp8!r} is not one of {_FP8}")
-        elif self.fp8 is not None and not have_te:
-            errors.append(f"model.fp8: {self.fp8!r} needs Transformer Engine, which is not installed; set model.fp8=null")
         elif self.fp8 is not None and self.precision == "fp32":
             errors.append("model.fp8: FP8 runs on top of bf16; set model.precision=bf16 (or auto) or model.fp8=null")
         if self.recompute not in _RECOMPUTE:
             errors.append(f"model.recompute: {self.recompute!r} is not one of {_RECOMPUTE}")
         if self.attention_backend not in _BACKENDS:
             errors.append(f"model.attention_backend: {self.attention_backend!r} is not one of {_BACKENDS}")
-        elif self.attention_backend == "te" and not have_te:
-            errors.append("model.attention_backend: 'te' needs Transformer Engine, which is not installed; use 'sdpa' or 'auto'")
-        if self.sequence_parallel and not have_te:
-            errors.append("model.sequence_parallel: needs Transformer Engine (megatron's local LayerNorm has no "
-                          "sequence-parallel support); set model.sequence_parallel=false")
         if self.sequence_parallel and tp == 1:
             errors.append("model.sequence_parallel: only meaningful with model.tensor_model_parallel_size > 1")
-        if cp > 1 and not have_te:
-            errors.append(f"model.context_parallel_size: {cp} needs Transformer Engine; set it to 1")
         if cp > 1 and self.seq_length % (2 * cp) != 0:
             errors.append(f"model.seq_length: {self.seq_length} must be a multiple of 2 * context_parallel_size = {2 * cp}")
         if world_size is not None and world_size % (tp * pp * cp) != 0:
@@ -124,6 +106,38 @@ class ModelConfig:
                           f"does not divide the world size {world_size}")
         errors.extend(self._validate_against_shape(tp, pp))
         return errors
+
+    def te_requirements(self) -> list[tuple[str, str]]:
+        """(setting, how to do without) for every chosen setting that needs Transformer Engine."""
+        needs = []
+        if self.fp8 in ("hybrid", "e4m3"):
+            needs.append((f"model.fp8: {self.fp8!r}", "set model.fp8=null"))
+        if self.attention_backend == "te":
+            needs.append(("model.attention_backend: 'te'", "use 'sdpa' or 'auto'"))
+        if self.sequence_parallel:
+            needs.append(("model.sequence_parallel: true", "set model.sequence_parallel=false (megatron's local "
+                          "LayerNorm has no sequence-parallel support)"))
+        if isinstance(self.context_parallel_size, int) and self.context_parallel_size > 1:
+            needs.append((f"model.context_parallel_size: {self.context_parallel_size}", "set it to 1"))
+        return needs
+
+    def capability_problems(self, capabilities: Capabilities) -> list[str]:
+        """One message per setting that needs Transformer Engine where the Megatron stages run lacks it
+        (or where nobody has asked yet: see nemo_drift/config/capabilities.py)."""
+        if capabilities.has_transformer_engine:
+            return []
+        problems = []
+        for setting_, fix in self.te_requirements():
+            if not capabilities.known:
+                problems.append(f"{setting_} needs Transformer Engine, and whether {capabilities.where} has it is "
+                                "not known: run `nemo-drift probe` with the same cluster settings and pass "
+                                "cluster.capabilities=<its file> (the slurm/ scripts probe by themselves), or "
+                                f"{fix}")
+            else:
+                found = f" (probe {capabilities.source})" if capabilities.source else ""
+                problems.append(f"{setting_} needs Transformer Engine, which {capabilities.where} does not "
+                                f"have{found}; use an image with TE (NVIDIA's PyTorch container) or {fix}")
+        return problems
 
     def resolved_architecture(self) -> ArchitectureConfig:
         """The model's shape: config.json of a local hf_path, else the preset's `architecture` (raises

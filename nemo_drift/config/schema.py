@@ -30,9 +30,11 @@ class DriftConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
-    def validate(self, world_size: int | None = None, groups: Sequence[str] | None = None) -> list[str]:
+    def validate(self, world_size: int | None = None, groups: Sequence[str] | None = None,
+                 check_capabilities: bool = True) -> list[str]:
         """Every problem in the named groups (None: all) and between them, each message naming the key
-        to change. The world size is the cluster layout's (`cluster.*`) unless given."""
+        to change. The world size is the cluster layout's (`cluster.*`) unless given. Settings that need
+        Transformer Engine are left out with `check_capabilities=False` (a probe has yet to answer)."""
         world_size = self.cluster.world_size if world_size is None else world_size
         model_parallel = (self.model.tensor_model_parallel_size * self.model.pipeline_model_parallel_size
                           * self.model.context_parallel_size)
@@ -45,8 +47,23 @@ class DriftConfig:
         }
         wanted = set(per_group if groups is None else groups)
         problems = [p for name, check in per_group.items() if name in wanted for p in check()]
+        if "model" in wanted and check_capabilities:
+            problems += self._capability_problems()
         if not problems and {"model", "data"} <= wanted:
             problems += self._sequence_lengths()
+        return problems
+
+    def _capability_problems(self) -> list[str]:
+        """Settings that need Transformer Engine, checked against the environment the Megatron stages run
+        in (a probe of the training image on srun runs, this machine on local ones), not the controller's."""
+        try:
+            capabilities = self.cluster.stage_capabilities()
+        except ValueError as err:
+            return [str(err)]
+        problems = self.model.capability_problems(capabilities)
+        if capabilities.source and capabilities.image != self.cluster.container_image:
+            problems.append(f"cluster.capabilities: {capabilities.source} was probed in {capabilities.image or 'no image'}, "
+                            f"but cluster.container_image is {self.cluster.container_image}; probe again")
         return problems
 
     def _sequence_lengths(self) -> list[str]:

@@ -19,11 +19,19 @@ def test_messages_name_the_key(tiny_qwen_path):
     assert any("does not divide the world size 4" in e for e in errors)
 
 
-def test_te_only_features_without_te(tiny_qwen_path):
+def test_te_only_features_are_checked_against_where_the_stages_run(tiny_qwen_path):
+    from nemo_drift.config.capabilities import Capabilities
+
     cfg = ModelConfig(hf_path=str(tiny_qwen_path), tensor_model_parallel_size=2, sequence_parallel=True,
                       context_parallel_size=2, fp8="hybrid")
-    keys = {e.split(":")[0] for e in cfg.validate()}
-    assert {"model.sequence_parallel", "model.context_parallel_size", "model.fp8"} <= keys
+    assert cfg.validate() == []  # shape and values are fine; TE is a question for the stage environment
+    without = cfg.capability_problems(Capabilities(where="the training image img:1", image="img:1", source="p.json"))
+    assert {e.split(":")[0] for e in without} == {"model.sequence_parallel", "model.context_parallel_size", "model.fp8"}
+    assert all("the training image img:1 does not have (probe p.json)" in e for e in without), without
+    unknown = cfg.capability_problems(Capabilities.unknown("the training image img:1"))
+    assert len(unknown) == 3 and all("is not known" in e and "cluster.capabilities" in e for e in unknown)
+    assert cfg.capability_problems(Capabilities(where="x", transformer_engine="2.7.0")) == []
+    assert ModelConfig(hf_path=str(tiny_qwen_path)).capability_problems(Capabilities.unknown("x")) == []
 
 
 def test_a_preset_shape_is_checked_without_the_checkpoint():
