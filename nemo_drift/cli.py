@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 ALL_GROUPS = ("run", "resume", "model", "data", "method", "trainer", "generation", "cluster")
@@ -46,10 +47,31 @@ def _prepare(overrides: list[str]) -> int:
 
 
 def _run(overrides: list[str]) -> int:
-    from nemo_drift.config.loader import load_config
+    from nemo_drift.config.loader import ConfigError, load_config
+    from nemo_drift.controller.probe import describe, needs_probe, probe_stage_environment
     from nemo_drift.controller.run_command import run_command
 
-    run_command(load_config(overrides))
+    cfg = load_config(overrides, validate=False)
+    probe = needs_probe(cfg)  # settings that need TE wait for the training environment's own answer
+    problems = cfg.validate(check_capabilities=not probe)
+    if probe and not problems:
+        cfg.cluster.capabilities = str(probe_stage_environment(cfg))
+        print(describe(Path(cfg.cluster.capabilities)), flush=True)
+        problems = cfg.validate()
+    if problems:
+        raise ConfigError(problems)
+    run_command(cfg)
+    return 0
+
+
+def _probe(overrides: list[str]) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.controller.probe import describe, probe_stage_environment
+
+    cfg = load_config(overrides, groups=("run", "cluster"))
+    out = probe_stage_environment(cfg, Path(cfg.cluster.capabilities) if cfg.cluster.capabilities else None)
+    print(describe(out))
+    print(f"use it with: cluster.capabilities={out}")
     return 0
 
 
@@ -95,6 +117,9 @@ COMMANDS: dict[str, Command] = {
     "check-parity": Command("vLLM vs Megatron log-probs of the same sampled tokens; exit 1 above the threshold",
                             "nemo-drift check-parity HF_FOLDER --work-dir DIR [--checkpoint-dir CKPT] "
                             "[--threshold X] [key=value ...]", ("model", "generation"), _check_parity),
+    "probe": Command("what the training environment (image) has: torch, CUDA, Transformer Engine, Apex, GPUs",
+                     "nemo-drift probe cluster=PRESET [cluster.container_image=IMAGE] [cluster.capabilities=OUT] "
+                     "[key=value ...]", ("run", "cluster"), _probe),
     "train": Command("one DPO job: tokenized pairs + checkpoint -> checkpoint (torchrun/srun for several ranks)",
                      "nemo-drift train pairs=TOKENS.jsonl init=HF_OR_CKPT out=DIR [key=value ...]",
                      ("model", "trainer"), _train),

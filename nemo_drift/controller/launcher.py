@@ -15,7 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Optional, Protocol
 
 from nemo_drift.controller.console import Console, Log, StreamSplitter, pump
 
@@ -29,10 +29,13 @@ class LaunchSpec:
     module: str
     """Python module run with `-m`."""
     args: list[str]
+    python: str
+    """Interpreter, from the config (`cluster.train_python`), never the controller's own: on a cluster
+    the stage may run in an image where only the configured path exists."""
     nproc: int = 1
     """Ranks (one per GPU on a cluster; gloo processes on CPU)."""
-    python: str = sys.executable
-    """Interpreter (the generation environment's for vLLM stages)."""
+    image: Optional[str] = None
+    """Container image of the stage (srun launcher only; `cluster.container_image`)."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the process."""
     log_path: Path | None = None
@@ -124,5 +127,8 @@ class DryRunLauncher:
     def run(self, spec: LaunchSpec) -> None:
         cmd = self.command(spec)
         self.commands.append(cmd)
+        layout = getattr(self.inner, "layout_note", None)
+        if layout is not None:
+            print(f"# {layout(spec)}")
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(spec.env.items()))
         print(f"[dry-run] {spec.name}: {env + ' ' if env else ''}{shlex.join(cmd)}")

@@ -1,5 +1,5 @@
-"""Checks that need no model, run before any model is loaded: the method's settings (before the run
-starts) and the prepared records (right after `prepare`). Each failure names the setting or input to
+"""Checks that need no model, run before any model is loaded: the method's settings and whether every
+stage can start where it runs (before the run starts), and the prepared records (right after `prepare`). Each failure names the setting or input to
 change, so a bad run stops in seconds instead of after a model import that takes minutes at 14B."""
 from __future__ import annotations
 
@@ -29,6 +29,27 @@ def method_problems(cfg: DriftConfig) -> list[str]:
         readers = ", ".join(name for name in method_names() if f.name in get_method(name).honours) or "no method"
         problems.append(f"method.{f.name}: {value!r} has no effect on method {cfg.method.name!r} (read by {readers}); "
                         f"remove it or pick a method that reads it")
+    return problems
+
+
+def launch_problems(cfg: DriftConfig) -> list[str]:
+    """Every stage interpreter starts where its stage runs (its symlink resolves there; an environment
+    built in one image is not used in another) and, with containers, every folder a stage needs can be
+    mounted. Run on the controller's host, which sees the same shared filesystem as the nodes."""
+    from nemo_drift.controller.container import mount_problems, mounted_folders, mounts, stage_paths
+    from nemo_drift.controller.interpreter import interpreter_problem
+
+    cluster = cfg.cluster
+    containers = bool(cluster.container_image or cluster.generation_image)
+    folders = mounted_folders(mounts(cfg)) if containers else []
+    checks = [("cluster.train_python", cluster.train_python, cluster.container_image, "cluster.container_image",
+               "run `make setup` (or build it inside the image: make setup-container IMAGE=...)"),
+              ("generation.python", cfg.generation.python, cluster.generation_image, "cluster.generation_image",
+               "run `make setup-gen` (GEN_TARGET=gpu for GPU nodes) or point it at an interpreter that has vLLM")]
+    problems = [p for key, python, image, image_key, hint in checks
+                if (p := interpreter_problem(key, python, image, folders, image_key, hint))]
+    if containers:
+        problems += mount_problems(cfg, stage_paths(cfg))
     return problems
 
 

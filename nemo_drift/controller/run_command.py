@@ -16,9 +16,11 @@ def make_launcher(cfg: DriftConfig) -> Launcher:
     """srun inside a SLURM allocation (`cluster.launcher=srun`), else local subprocesses/torchrun."""
     launcher: Launcher
     if cfg.cluster.launcher == "srun":
+        from nemo_drift.controller.container import mounts
         from nemo_drift.controller.srun import SrunLauncher
 
-        launcher = SrunLauncher(cfg.cluster, generation_tp=cfg.generation.tensor_parallel_size)
+        uses_images = cfg.cluster.container_image or cfg.cluster.generation_image
+        launcher = SrunLauncher(cfg, mounts(cfg) if uses_images else [])
     else:
         launcher = LocalLauncher()
     return DryRunLauncher(launcher) if cfg.run.dry_run else launcher
@@ -83,13 +85,20 @@ def run_command(cfg: DriftConfig) -> dict[str, Any]:
     """The whole `nemo-drift run`: returns where the final policy is."""
     from nemo_drift.config.loader import ConfigError
     from nemo_drift.controller.pipeline import run
-    from nemo_drift.controller.preflight import method_problems
+    from nemo_drift.controller.preflight import launch_problems, method_problems
 
     problems = method_problems(cfg)
     if problems:
         raise ConfigError(problems)
     run_dir = Path(cfg.run.root).resolve() / cfg.run.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    problems = launch_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+    if cfg.cluster.launcher == "srun":
+        from nemo_drift.planner.cli import print_plan
+
+        print_plan(cfg)
     config_path = run_dir / "config.yaml"
     config_path.write_text(to_yaml(cfg))
     ctx = RunContext(cfg=cfg, run_dir=run_dir, launcher=make_launcher(cfg), config_path=config_path,

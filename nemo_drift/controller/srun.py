@@ -9,8 +9,11 @@ GPUs becomes one `srun` step:
       picks cuda:SLURM_LOCALID (runtime/distributed.py), so GPUs are not masked per task
       (`--gpu-bind=none`; a per-task mask would make local rank 3 see only cuda:0).
   generation: one single-task step per vLLM replica, pinned to a node, `--gpus-per-task=TP --exact`,
-      so 8 / TP replicas share a node and SLURM sets each step's CUDA_VISIBLE_DEVICES.
+      so 8 / TP replicas share a node and SLURM sets each step's CUDA_VISIBLE_DEVICES. Replicas share
+      nothing but the shard folder. On CPU nodes: `generation.replicas` replicas over the nodes.
 Example: 2 nodes x 8 GPUs, training: 16 ranks, ranks 0-7 on node 0 (local 0-7), 8-15 on node 1.
+Containers: Megatron steps run in `cluster.container_image` with `cluster.train_python`, replicas in
+`cluster.generation_image` with `generation.python` (either may be none); flags in container.py.
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
-from typing import IO, Mapping, Optional
+from typing import IO, Mapping, Optional, Sequence
 
-from nemo_drift.config.cluster import ClusterConfig
+from nemo_drift.config.schema import DriftConfig
+from nemo_drift.controller.container import SCRUBBED_ENV, container_flags
 from nemo_drift.controller.launcher import LaunchSpec, StageFailed, log_tail
 
 
@@ -50,11 +54,14 @@ class ReplicaPlacement:
     tp: int
 
 
-def generation_layout(nodes: list[str], gpus_per_node: int, tp: int) -> list[ReplicaPlacement]:
-    """One replica per TP group over all nodes: replicas = nodes x gpus_per_node / TP.
+def generation_layout(nodes: list[str], gpus_per_node: int, tp: int, cpu_replicas: int = 1) -> list[ReplicaPlacement]:
+    """One replica per TP group over all nodes: replicas = nodes x gpus_per_node / TP. Without GPUs,
+    `cpu_replicas` replicas spread over the nodes.
 
     Example: 2 nodes x 8 GPUs, TP 4 -> 4 replicas: node0 GPUs 0-3, node0 4-7, node1 0-3, node1 4-7.
     """
+    if gpus_per_node == 0:
+        return [ReplicaPlacement(i, nodes[i % len(nodes)], 0, tp) for i in range(cpu_replicas)]
     if tp < 1 or gpus_per_node % tp:
         raise ValueError(f"generation.tensor_parallel_size: {tp} must divide cluster.gpus_per_node {gpus_per_node} "
                          "(a vLLM replica never spans nodes)")
@@ -62,14 +69,21 @@ def generation_layout(nodes: list[str], gpus_per_node: int, tp: int) -> list[Rep
     return [ReplicaPlacement(i, nodes[i // per_node], (i % per_node) * tp, tp) for i in range(len(nodes) * per_node)]
 
 
+def step_env(env: Mapping[str, str], image: Optional[str]) -> dict[str, str]:
+    """The environment srun exports into a step: the controller's, without host Python variables when the
+    step runs in a container."""
+    return {k: v for k, v in env.items() if not (image and k in SCRUBBED_ENV)}
+
+
 class SrunLauncher:
     """Launcher protocol (command/run) over srun; `.generation` starts vLLM replicas as srun steps."""
 
-    def __init__(self, cluster: ClusterConfig, env: Optional[Mapping[str, str]] = None,
-                 generation_tp: int = 1) -> None:
-        self.cluster = cluster
+    def __init__(self, cfg: DriftConfig, mounts: Sequence[str] = (), env: Optional[Mapping[str, str]] = None) -> None:
+        self.cluster = cfg.cluster
+        self.mounts = list(mounts)
+        """`src:dst` container mounts (container.mounts of the run config)."""
         self.env = dict(os.environ if env is None else env)
-        self.generation = SrunReplicaLauncher(self, generation_tp)
+        self.generation = SrunReplicaLauncher(self, cfg.generation.tensor_parallel_size, cfg.generation.replicas)
 
     # --- layout -----------------------------------------------------------------------------
     @property
@@ -104,15 +118,14 @@ class SrunLauncher:
                 "SLURM_JOB_ID": self.env.get("SLURM_JOB_ID", "0"),
                 "MASTER_ADDR": self.master_addr(), "MASTER_PORT": str(self.master_port())}
 
+    @property
+    def job_id(self) -> str:
+        return self.env.get("SLURM_JOB_ID", "0")
+
     # --- commands -----------------------------------------------------------------------------
-    def container_args(self) -> list[str]:
-        """pyxis flags when cluster.container_image is set (the repo mounted at the same path)."""
-        if not self.cluster.container_image:
-            return []
-        args = [f"--container-image={self.cluster.container_image}", f"--container-workdir={os.getcwd()}"]
-        if self.cluster.container_mounts:
-            args.append(f"--container-mounts={self.cluster.container_mounts}")
-        return args
+    def container_args(self, image: Optional[str]) -> list[str]:
+        """pyxis flags of a step in `image` (none without one)."""
+        return container_flags(image, self.mounts, self.job_id)
 
     def command(self, spec: LaunchSpec) -> list[str]:
         """The srun line of a multi-rank stage (see module docstring)."""
@@ -121,12 +134,20 @@ class SrunLauncher:
         return ["srun", f"--job-name={spec.name}", f"--nodes={nodes}", f"--ntasks={spec.nproc}",
                 f"--ntasks-per-node={per_node}", *gpus, "--kill-on-bad-exit=1",
                 f"--export=ALL,MASTER_ADDR={self.master_addr()},MASTER_PORT={self.master_port()}",
-                *self.container_args(), *self.cluster.srun_extra_args, spec.python, "-m", spec.module, *spec.args]
+                *self.container_args(spec.image), *self.cluster.srun_extra_args, spec.python, "-m", spec.module,
+                *spec.args]
+
+    def layout_note(self, spec: LaunchSpec) -> str:
+        """Where the ranks of `spec` go, in words (printed above its dry-run line)."""
+        nodes, per_node = self.tasks_per_node(spec.nproc)
+        where = f"image {spec.image}" if spec.image else "no container"
+        return (f"{spec.name}: world size {spec.nproc} = {nodes} node(s) x {per_node} tasks; rank r -> node r // "
+                f"{per_node}, local rank r % {per_node}; {where}")
 
     def run(self, spec: LaunchSpec) -> None:
         """Run the srun step, streaming its output to the console and `spec.log_path`."""
         cmd = self.command(spec)
-        env = {**self.env, "PYTHONUNBUFFERED": "1", **spec.env}
+        env = step_env({**self.env, "PYTHONUNBUFFERED": "1", **spec.env}, spec.image)
         log = open(spec.log_path, "a") if spec.log_path else None  # noqa: SIM115 (closed below)
         try:
             proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=spec.timeout_s)
@@ -144,66 +165,33 @@ class SrunLauncher:
 
 class SrunReplicaLauncher:
     """The generation client's launcher protocol (`start(cmd, env, log, replica)`): replica r as one srun
-    step on its node with TP GPUs (SLURM sets CUDA_VISIBLE_DEVICES for the step)."""
+    step on its node with TP GPUs (SLURM sets CUDA_VISIBLE_DEVICES for the step), in
+    `cluster.generation_image` when one is set."""
 
-    def __init__(self, parent: SrunLauncher, tp: int) -> None:
+    def __init__(self, parent: SrunLauncher, tp: int, cpu_replicas: int = 1) -> None:
         self.parent = parent
         self.tp = tp
+        self.cpu_replicas = cpu_replicas
+
+    @property
+    def image(self) -> Optional[str]:
+        return self.parent.cluster.generation_image
 
     def placements(self) -> list[ReplicaPlacement]:
         """Every replica's node and GPUs over the allocation."""
         return generation_layout(self.parent.nodes[: self.parent.cluster.nodes], self.parent.cluster.gpus_per_node,
-                                 self.tp)
+                                 self.tp, self.cpu_replicas)
 
     def command(self, cmd: list[str], replica: int) -> list[str]:
         """srun line of replica `replica` (dry-run prints it)."""
         place = self.placements()[replica]
+        gpus = [f"--gpus-per-task={self.tp}"] if self.parent.cluster.on_gpu else []
         return ["srun", f"--job-name=vllm-r{replica}", "--nodes=1", "--ntasks=1", f"--nodelist={place.node}",
-                f"--gpus-per-task={self.tp}", "--exact", "--kill-on-bad-exit=1", "--export=ALL",
-                *self.parent.container_args(), *self.parent.cluster.srun_extra_args, *cmd]
+                *gpus, "--exact", "--kill-on-bad-exit=1", "--export=ALL",
+                *self.parent.container_args(self.image), *self.parent.cluster.srun_extra_args, *cmd]
 
     def start(self, cmd: list[str], env: dict[str, str], log: IO[bytes], replica: int) -> subprocess.Popen:
         """Start replica `replica` in its own session (a kill reaches vLLM's children)."""
-        env = {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES"}  # the step's binding decides
+        env = {k: v for k, v in step_env(env, self.image).items() if k != "CUDA_VISIBLE_DEVICES"}
         return subprocess.Popen(self.command(cmd, replica), env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-
-
-# --- dry-run preview (slurm/*.sh --dry-run) ---------------------------------------------------------
-
-JOBS_MODULE = "nemo_drift.megatron.jobs"
-
-
-def preview(overrides: list[str], env: Optional[Mapping[str, str]] = None) -> list[str]:
-    """The srun line of every GPU stage of one iteration for the run config `overrides` describe
-    (`model=<preset> cluster=<preset> key=value ...`, read by the one config loader)."""
-    from nemo_drift.config.loader import load_config
-
-    inp = load_config(overrides, validate=False)
-    launcher = SrunLauncher(inp.cluster, env, inp.generation.tensor_parallel_size)
-    run = f"{inp.run.root}/{inp.run.name}"
-    mp = inp.model.tensor_model_parallel_size * inp.model.pipeline_model_parallel_size
-    world = inp.cluster.world_size
-    lines = [f"# allocation: {inp.cluster.nodes} node(s) {launcher.nodes} x {inp.cluster.gpus_per_node} GPUs; "
-             f"MASTER_ADDR={launcher.master_addr()} MASTER_PORT={launcher.master_port()}"]
-    stages = [("export", mp, f"out={run}/iter_1/export/hf"), ("reference", world, f"out={run}/iter_1/reference"),
-              ("train", world, f"out={run}/iter_1/train")]
-    for job, nproc, out in stages:
-        spec = LaunchSpec(job, JOBS_MODULE, [job, f"config={run}/config.yaml", out], nproc=nproc)
-        nodes, per_node = launcher.tasks_per_node(nproc)
-        lines.append(f"# {job}: world size {nproc} = {nodes} node(s) x {per_node} tasks; rank r -> node r // "
-                     f"{per_node}, local rank r % {per_node}")
-        lines.append(shlex.join(launcher.command(spec)))
-    sampler = [inp.generation.python, "-m", "nemo_drift.generation.sampler", "--root", f"{run}/iter_1/generate"]
-    for place in launcher.generation.placements():
-        lines.append(f"# generate replica {place.replica}: node {place.node}, {place.tp} GPU(s) (slot "
-                     f"{place.first_gpu}-{place.first_gpu + place.tp - 1}; SLURM binds the actual devices)")
-        lines.append(shlex.join(launcher.generation.command(
-            [*sampler, "--shards", f"<round-robin {place.replica}>", "--replica", str(place.replica)], place.replica)))
-    return lines
-
-
-if __name__ == "__main__":
-    import sys
-
-    print("\n".join(preview(sys.argv[1:])))

@@ -25,9 +25,12 @@ def megatron_world_size(ctx: RunContext) -> int:
 
 
 def launch_megatron_job(ctx: RunContext, job: str, out: Path, nproc: int | None = None, **paths: Path) -> None:
-    """Run `python -m nemo_drift.megatron.jobs <job> config=... out=... key=path ...` on the layout's ranks."""
+    """Run `<cluster.train_python> -m nemo_drift.megatron.jobs <job> config=... out=... key=path ...` on the
+    layout's ranks, in `cluster.container_image` when one is set."""
     args = [job, f"config={ctx.config_path}", f"out={out}", *(f"{k}={v}" for k, v in paths.items())]
-    spec = LaunchSpec(name=job, module=JOBS_MODULE, args=args, nproc=nproc or megatron_world_size(ctx),
+    cluster = ctx.cfg.cluster
+    spec = LaunchSpec(name=job, module=JOBS_MODULE, args=args, python=cluster.train_python,
+                      nproc=nproc or megatron_world_size(ctx), image=cluster.container_image,
                       log_path=ctx.logs_dir() / f"{out.parent.name}_{job}.log")
     ctx.launcher.run(spec)
 

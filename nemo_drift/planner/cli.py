@@ -5,7 +5,8 @@
 
 Both read the config through the one loader (nemo_drift.config.loader), not validated: planning a 72B
 layout with sequence parallelism on a laptop without Transformer Engine is legitimate; the planner
-applies its own refusals.
+applies its own refusals, and checks Transformer Engine settings only against a probe file of the
+training image (`cluster.capabilities`).
 """
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def print_plan(inp: DriftConfig, out: Any = None) -> int:
         print(f"plan refused:\n  - {err}", file=out)
         return 1
     print(format_plan(plan, inp), file=out)
+    te_needs = [needs for needs, _ in inp.model.te_requirements()]
+    if inp.cluster.capabilities:
+        try:
+            plan.refusals += inp.model.capability_problems(inp.cluster.stage_capabilities())
+        except ValueError as err:
+            plan.refusals.append(str(err))
+    elif te_needs:
+        print(f"Transformer Engine needed ({'; '.join(te_needs)}): not checked here; pass the training image's "
+              "probe file as cluster.capabilities=FILE (`nemo-drift probe`)", file=out)
     if plan.refusals:
         print("plan refused:\n" + "\n".join(f"  - {r}" for r in plan.refusals), file=out)
         return 1

@@ -17,7 +17,8 @@ def _dry(tmp_path: Path, overrides: list[str], env: dict | None = None) -> list[
 def test_local_dry_run_prints_every_stage_and_runs_nothing(tmp_path):
     lines = _dry(tmp_path, ["method.iterations=1"])
     stages = [line.split(":")[0].removeprefix("[dry-run] ") for line in lines]
-    assert stages == ["prepare", "import", "pairs (warm start)", "reference", "train", "export", "parity",
+    assert stages == ["prepare", "import", "pairs (warm start)", "reference", "train", "export",
+                      "parity sampler replica 0", "parity",
                       "generate replica 0", "pairs", "reference", "train", "export"]
     train = next(line for line in lines if line.startswith("[dry-run] train:"))
     assert "-m nemo_drift.megatron.jobs train" in train and "epochs=3" in train  # the warm start

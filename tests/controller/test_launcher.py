@@ -10,7 +10,7 @@ from nemo_drift.controller.launcher import DryRunLauncher, LaunchSpec, LocalLaun
 
 def test_failure_reports_exit_code_and_log_tail(tmp_path):
     log = tmp_path / "stage.log"
-    spec = LaunchSpec("train", "json.tool", ["/nonexistent/file.json"], log_path=log)
+    spec = LaunchSpec("train", "json.tool", ["/nonexistent/file.json"], python=sys.executable, log_path=log)
     with pytest.raises(StageFailed) as err:
         LocalLauncher().run(spec)
     message = str(err.value)
@@ -20,7 +20,8 @@ def test_failure_reports_exit_code_and_log_tail(tmp_path):
 
 
 def test_timeout_kills_a_hanging_stage(tmp_path):
-    spec = LaunchSpec("generate", "http.server", ["0", "--bind", "127.0.0.1"], log_path=tmp_path / "g.log",
+    spec = LaunchSpec("generate", "http.server", ["0", "--bind", "127.0.0.1"], python=sys.executable,
+                      log_path=tmp_path / "g.log",
                       timeout_s=2)
     with pytest.raises(StageFailed, match="timed out after 2s"):
         LocalLauncher().run(spec)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nemo_drift.config.cluster import ClusterConfig
+from nemo_drift.config.schema import DriftConfig
 from nemo_drift.controller.launcher import LaunchSpec, LocalLauncher
 from nemo_drift.controller.srun import SrunLauncher, expand_nodelist, generation_layout
 from nemo_drift.runtime.launcher_env import read_launch_env
@@ -62,9 +63,9 @@ def test_expand_nodelist_and_generation_layout() -> None:
 
 
 def test_task_env_is_what_launcher_env_reads() -> None:
-    launcher = SrunLauncher(ClusterConfig(launcher="srun", nodes=2, gpus_per_node=8),
+    launcher = SrunLauncher(DriftConfig(cluster=ClusterConfig(launcher="srun", nodes=2, gpus_per_node=8)),
                             env={"SLURM_JOB_NODELIST": "gpu[001-002]", "SLURM_JOB_ID": "77"})
-    spec = LaunchSpec("train", "m", [], nproc=16)
+    spec = LaunchSpec("train", "m", [], python="/venv/bin/python", nproc=16)
     infos = [read_launch_env(launcher.task_env(spec, r)) for r in range(16)]
     assert [(i.rank, i.world_size, i.local_rank) for i in infos] == [(r, 16, r % 8) for r in range(16)]
     assert {(i.master_addr, i.master_port) for i in infos} == {("gpu001", 20077)}
@@ -87,7 +88,7 @@ def test_two_process_wiring_srun_equals_torchrun(tmp_path: Path) -> None:
     for name in ("torchrun", "srun"):
         out = tmp_path / name
         out.mkdir()
-        spec = LaunchSpec(name, "rank_probe", [str(out)], nproc=2, env={"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"},
+        spec = LaunchSpec(name, "rank_probe", [str(out)], python=sys.executable, nproc=2, env={"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"},
                           log_path=tmp_path / f"{name}.log", timeout_s=120)
         if name == "torchrun":
             LocalLauncher().run(spec)
@@ -95,7 +96,7 @@ def test_two_process_wiring_srun_equals_torchrun(tmp_path: Path) -> None:
             env = {**base_env, "PATH": f"{bin_dir}{os.pathsep}{base_env['PATH']}", "SLURM_JOB_NODELIST": "localhost",
                    "SLURM_JOB_ID": "1"}
             cluster = ClusterConfig(launcher="srun", nodes=1, gpus_per_node=2, master_port=_free_port())
-            launcher = SrunLauncher(cluster, env=env)
+            launcher = SrunLauncher(DriftConfig(cluster=cluster), env=env)
             assert "--ntasks=2" in launcher.command(spec) and "--ntasks-per-node=2" in launcher.command(spec)
             launcher.run(spec)
         results[name] = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
