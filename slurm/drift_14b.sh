@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# DRIFT on qwen2_5_14b (TP4 x DP2, planned 55.8 GiB/GPU, ~0.7 h per iteration): 1 node(s) x 8 H100 80GB. Plan first: python -m nemo_drift.planner qwen2_5_14b slurm_h100
+# DRIFT on qwen2_5_14b (TP4 x DP2): 1 node(s) x 8 H100 80GB. The plan (memory per GPU, time per iteration)
+# is printed when the job starts; before submitting: .venv/train/bin/nemo-drift plan model=qwen2_5_14b cluster=slurm_h100
 #   sbatch slurm/drift_14b.sh method=drift ++trainer.lr=5e-7          # any config override passes through
-#   NEMO_DRIFT_CONTAINER_IMAGE=nvcr.io/nvidia/pytorch:25.09-py3 sbatch slurm/drift_14b.sh
-#   bash slurm/drift_14b.sh --dry-run                                  # print every srun line, run nothing
+#   NEMO_DRIFT_CONTAINER_IMAGE=nvcr.io#nvidia/pytorch:25.09-py3 sbatch slurm/drift_14b.sh
+#   bash slurm/drift_14b.sh --dry-run                                  # validate, print the plan and every srun line, run nothing
 #SBATCH --job-name=drift-14b
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=8

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# DRIFT on qwen2_5_32b (TP8 x DP2 + sequence parallel, planned 55.1 GiB/GPU, ~0.7 h per iteration): 2 node(s) x 8 H100 80GB. Plan first: python -m nemo_drift.planner qwen2_5_32b slurm_h100
+# DRIFT on qwen2_5_32b (TP8 x DP2 + sequence parallel): 2 node(s) x 8 H100 80GB. The plan (memory per GPU, time per iteration)
+# is printed when the job starts; before submitting: .venv/train/bin/nemo-drift plan model=qwen2_5_32b cluster=slurm_h100
 #   sbatch slurm/drift_32b.sh method=drift ++trainer.lr=5e-7          # any config override passes through
-#   NEMO_DRIFT_CONTAINER_IMAGE=nvcr.io/nvidia/pytorch:25.09-py3 sbatch slurm/drift_32b.sh
-#   bash slurm/drift_32b.sh --dry-run                                  # print every srun line, run nothing
+#   NEMO_DRIFT_CONTAINER_IMAGE=nvcr.io#nvidia/pytorch:25.09-py3 sbatch slurm/drift_32b.sh
+#   bash slurm/drift_32b.sh --dry-run                                  # validate, print the plan and every srun line, run nothing
 #SBATCH --job-name=drift-32b
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=8
