@@ -75,6 +75,15 @@ rm -rf "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 pip_log=$venv/pip.log
 
+import_check() {  # import_check CODE WHAT: third-party warnings go to a log, shown only when the import fails
+  local check_log=$venv/import-check.log
+  if ! "$venv/bin/python" -c "$1" >"$check_log" 2>&1; then
+    cat "$check_log" >&2
+    echo "error: the $name environment does not import $2 (log: $check_log)" >&2
+    exit 1
+  fi
+}
+
 pip_run() {  # pip_run install|uninstall ARGS...: quiet, logged to $pip_log; a failure prints the log and stops
   local cmd=$1; shift
   local extra=()
@@ -95,8 +104,7 @@ if [[ $kind == train ]]; then
   pip_run install --no-deps -r "$root/env/train-nodeps.txt"
   log "installing nemo-drift (editable)"
   pip_run install --no-deps -e "$root"
-  "$venv/bin/python" -c "import megatron.core, transformers, hydra, nemo_drift" \
-    || { echo "error: the training environment does not import its core packages" >&2; exit 1; }
+  import_check "import megatron.core, transformers, hydra, nemo_drift" "its core packages"
 else
   log "installing $(basename "$gen_pins") (vLLM: about 3 minutes)"
   pip_run install -r "$gen_pins"
@@ -106,8 +114,7 @@ else
   fi
   # The sampler entry point lives in nemo_drift.generation; the package itself has no heavy imports.
   pip_run install --no-deps -e "$root"
-  VLLM_ENABLE_V1_MULTIPROCESSING=0 "$venv/bin/python" -c "import vllm" \
-    || { echo "error: the generation environment does not import vllm" >&2; exit 1; }
+  VLLM_ENABLE_V1_MULTIPROCESSING=0 import_check "import vllm" "vllm"
 fi
 echo "$hash" > "$stamp"
 log "ready ($venv)"
