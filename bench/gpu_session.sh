@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything issue 4 still needs measured on a GPU, as ONE device call (~7 min on one H100):
+# Everything still owed on a GPU, as ONE device call (~7 min on one H100):
 #   device run: bash bench/gpu_session.sh      carry: [".whl"]     timeout_s: 600
 # .whl/ (git-ignored) must hold the megatron-core 0.19.2 cp312 wheel (pip download megatron-core==0.19.2
 # --no-deps --python-version 3.12 --only-binary=:all: -d .whl); the device image has torch + transformers.
@@ -19,6 +19,8 @@ step() {  # name, command...: run one measurement, keep its stderr, never stop t
     "$@" > "$OUT/$name.json" 2> "$OUT/$name.err"
     echo "$name: exit $? in $((SECONDS - start)) s"
 }
+# 0. the capability probe the controller runs in the training image (issue 12): torch, CUDA, TE, Apex, GPUs
+step probe python3 -m nemo_drift.runtime.probe --out "$OUT/capabilities.json"
 # 1. distributed-optimizer resume (RMSprop state keys, KeyError('step') fix): exit 0 = identical steps 3-4
 step resume_distopt python3 tests/megatron/workers/gpu_resume_distopt.py /tmp/resume_distopt
 # 2. the log-prob head alone, bf16, the 1.5B step's shape (4 x 2048 tokens, vocab 151,936)

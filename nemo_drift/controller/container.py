@@ -8,7 +8,8 @@ and an interpreter's venv kept outside the checkout. The home folder is not moun
 read by the prepare stage in the controller's own process, so it needs no mount.
 
 Each image gets one named container per job (`--container-name`), so the steps of all iterations reuse
-it instead of unpacking the image again.
+it instead of unpacking the image again. The pyxis/enroot facts behind this: docs/cluster.md,
+"Containers: what the steps get, and why".
 """
 from __future__ import annotations
 
