@@ -133,6 +133,7 @@ def _venv_site(tmp_path: Path) -> Path:
     return next((tmp_path / "venvs" / "train-container" / "lib").glob("python3*/site-packages"))
 
 
+@pytest.mark.slow
 def test_venv_builds_on_the_image_torch_and_is_cached(image, wheelhouse, tmp_path):
     proc = _setup(image, wheelhouse, tmp_path, "nvcr.io#nvidia/pytorch:25.09-py3",
                   ["needs-any-torch", "shadowme==2.0"], ["plain-nodeps"])
@@ -227,6 +228,7 @@ def test_bad_setup_arguments_are_refused(tmp_path, args, message):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_failed_pip_install_stops_host_setup_with_pips_error(tmp_path):
     """The host path (here `gen --target gpu`: .venv/gen-gpu, Python 3.12) shows pip's own error."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
