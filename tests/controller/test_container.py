@@ -56,7 +56,7 @@ def test_flags_env_and_names():
                      "--container-mounts=/a:/a", f"--container-workdir={REPO_ROOT}", "--no-container-mount-home"]
     assert container_flags(None, ["/a:/a"], "42") == []
     assert container_name(IMAGE, "42") != container_name("vllm/vllm-openai:v0.33.0", "42")
-    env = {"PYTHONPATH": "/home/u/lib", "PYTHONHOME": "/x", "VIRTUAL_ENV": "/v", "HF_HOME": "/h"}
+    env = {"PYTHONPATH": "/users/u/lib", "PYTHONHOME": "/x", "VIRTUAL_ENV": "/v", "HF_HOME": "/h"}
     assert step_env(env, IMAGE) == {"HF_HOME": "/h"}
     assert step_env(env, None) == env
 
