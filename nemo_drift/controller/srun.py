@@ -25,6 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import IO, Mapping, Optional, Sequence
 
+from nemo_drift.config.paths import REPO_ROOT
 from nemo_drift.config.schema import DriftConfig
 from nemo_drift.controller.container import SCRUBBED_ENV, container_flags
 from nemo_drift.controller.launcher import LaunchSpec, StageFailed, log_tail
@@ -73,6 +74,16 @@ def step_env(env: Mapping[str, str], image: Optional[str]) -> dict[str, str]:
     """The environment srun exports into a step: the controller's, without host Python variables when the
     step runs in a container."""
     return {k: v for k, v in env.items() if not (image and k in SCRUBBED_ENV)}
+
+
+def replica_env(env: Mapping[str, str], image: Optional[str]) -> dict[str, str]:
+    """A vLLM replica step's environment: the step's binding decides CUDA_VISIBLE_DEVICES; in an image,
+    host Python variables are dropped and the mounted checkout is the only PYTHONPATH, so an image's own
+    interpreter without nemo-drift installed still finds the sampler."""
+    out = {k: v for k, v in step_env(env, image).items() if k != "CUDA_VISIBLE_DEVICES"}
+    if image:
+        out["PYTHONPATH"] = str(REPO_ROOT)
+    return out
 
 
 class SrunLauncher:
@@ -192,6 +203,5 @@ class SrunReplicaLauncher:
 
     def start(self, cmd: list[str], env: dict[str, str], log: IO[bytes], replica: int) -> subprocess.Popen:
         """Start replica `replica` in its own session (a kill reaches vLLM's children)."""
-        env = {k: v for k, v in step_env(env, self.image).items() if k != "CUDA_VISIBLE_DEVICES"}
-        return subprocess.Popen(self.command(cmd, replica), env=env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(self.command(cmd, replica), env=replica_env(env, self.image), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

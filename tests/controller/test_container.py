@@ -9,7 +9,7 @@ from nemo_drift.config.loader import load_config
 from nemo_drift.config.paths import REPO_ROOT
 from nemo_drift.controller.container import (container_flags, container_name, mount_problems, mounts,
                                              stage_paths)
-from nemo_drift.controller.srun import step_env
+from nemo_drift.controller.srun import replica_env, step_env
 
 IMAGE = "nvcr.io#nvidia/pytorch:25.09-py3"
 
@@ -59,6 +59,9 @@ def test_flags_env_and_names():
     env = {"PYTHONPATH": "/users/u/lib", "PYTHONHOME": "/x", "VIRTUAL_ENV": "/v", "HF_HOME": "/h"}
     assert step_env(env, IMAGE) == {"HF_HOME": "/h"}
     assert step_env(env, None) == env
+    replica = replica_env({**env, "CUDA_VISIBLE_DEVICES": "0"}, "vllm/vllm-openai:v0.33.0")
+    assert replica == {"HF_HOME": "/h", "PYTHONPATH": str(REPO_ROOT)}  # only the mounted checkout
+    assert replica_env({**env, "CUDA_VISIBLE_DEVICES": "0"}, None) == env
 
 
 def test_bad_mount_syntax_and_local_images_are_refused():
