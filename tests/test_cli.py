@@ -27,7 +27,8 @@ def test_cfg_job_prints_the_resolved_config(capsys):
 @pytest.mark.parametrize("argv, message, code", [
     (["run", "trainer.lrr=1"], "trainer.lrr: no such setting", 2),
     (["run", "data=chat_logs"], "data.source: empty", 2),
-    (["run", "method=iterdpo", "method.guided=false"], "method.guided: False has no effect on method 'iterdpo'", 2),
+    (["run", "method=spin", "method.guided=false"], "method.guided: False has no effect on method 'spin'", 2),
+    (["run", "method=iterdpo", "method.guided=false"], "set method.reward_model to a local reward model folder", 2),
     (["prepare", "data.source=no/such/file.jsonl", "data.format=chat_logs"], "no/such/file.jsonl", 1),
 ])
 def test_user_errors_are_one_line_without_traceback(argv, message, code, capsys, tmp_path, monkeypatch):

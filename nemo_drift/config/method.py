@@ -16,9 +16,9 @@ class MethodConfig:
     sample, rejected = unguided sample). Checked against the registry before a run starts
     (nemo_drift/controller/preflight.py), as is every `method.*` setting the method does not read."""
     guided: bool = setting(True, invalidates=("generate", "pairs:iterations"))
-    """DRIFT: sample the chosen reply from the guided prompt (context + DSAT reply + feedback +
-    instruction). False samples from the pre-DSAT context only (the paper's unguided ablation); refused
-    for methods without an unguided variant."""
+    """DRIFT and IterDPO: sample the chosen reply from the guided prompt (context + DSAT reply + feedback
+    + instruction). False samples from the pre-DSAT context only (the paper's unguided variants; IterDPO
+    then ranks two such samples with `method.reward_model`); refused for methods without one."""
     iterations: int = setting(2, invalidates=())
     """Number of iterations K after the warm start (paper: 2 for the main results, up to 5)."""
     warm_start: bool = setting(True, invalidates=())

@@ -29,7 +29,7 @@ def method_problems(cfg: DriftConfig) -> list[str]:
         readers = ", ".join(name for name in method_names() if f.name in get_method(name).honours) or "no method"
         problems.append(f"method.{f.name}: {value!r} has no effect on method {cfg.method.name!r} (read by {readers}); "
                         f"remove it or pick a method that reads it")
-    return problems
+    return problems + method.setting_problems(cfg.method)
 
 
 def launch_problems(cfg: DriftConfig) -> list[str]:

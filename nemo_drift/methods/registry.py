@@ -7,7 +7,7 @@ method itself. Importing `nemo_drift.methods` registers the built-in ones (drift
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 from nemo_drift.methods.base import MethodInputs, PairBuildResult, SampleLike, SamplingNeed
 
@@ -32,6 +32,11 @@ class Method(ABC):
     def honours_guided(self) -> bool:
         """Whether `method.guided=false` changes what this method samples."""
         return "guided" in self.honours
+
+    def setting_problems(self, settings: Any) -> list[str]:
+        """Combinations of `method.*` settings (a MethodConfig) this method cannot run, each naming the key;
+        checked before the run starts."""
+        return []
 
     @abstractmethod
     def sampling_needs(self, inputs: MethodInputs) -> list[SamplingNeed]:

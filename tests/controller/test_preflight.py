@@ -25,7 +25,9 @@ def test_defaults_pass():
 
 @pytest.mark.parametrize("method, expected", [
     (dict(name="dpo"), "method.name: 'dpo' is not a registered method"),
-    (dict(name="iterdpo", guided=False), "method.guided: False has no effect on method 'iterdpo' (read by drift)"),
+    (dict(name="spin", guided=False), "method.guided: False has no effect on method 'spin' (read by drift, iterdpo)"),
+    (dict(name="iterdpo", guided=False), "method.guided: false makes IterDPO rank two unguided samples with a reward "
+                                         "model"),
     (dict(name="drift", reward_model="/rm"), "method.reward_model: '/rm' has no effect on method 'drift' (read by iterdpo)"),
 ])
 def test_settings_the_method_ignores_are_refused(method, expected):

@@ -96,6 +96,18 @@ def test_iterdpo_ultrafeedback_ranks_two_samples_with_the_reward_model():
         ITERDPO.build_pairs(inputs([ex], reward=None), samples)
 
 
+def test_iterdpo_unguided_ranks_two_context_samples_and_never_asks_for_a_guided_prompt():
+    examples = [dsat("a"), dsat("u", feedback="")]
+    needs = ITERDPO.sampling_needs(inputs(examples, guided=False))
+    assert [(n.prompt_id, n.kind, n.n) for n in needs] == [("a:unguided", "unguided", 2), ("u:unguided", "unguided", 2)]
+    samples = {"a:unguided": [S("a:unguided", 0, "short"), S("a:unguided", 1, "a longer reply")]}
+    by_length = lambda prompt, replies: [float(len(r)) for r in replies]  # noqa: E731
+    (pair,) = ITERDPO.build_pairs(inputs([dsat("a")], guided=False, reward=by_length), samples).pairs
+    assert (pair.chosen, pair.rejected, pair.meta["ranking"]) == ("a longer reply", "short", "reward_model")
+    assert ITERDPO.setting_problems(MethodConfig(name="iterdpo", guided=False))  # no reward model: refused
+    assert ITERDPO.setting_problems(MethodConfig(name="iterdpo", guided=False, reward_model="/rm")) == []
+
+
 def test_warm_start_pairs_keep_seed_sides():
     (pair,) = warm_start_pairs([SeedPair("k", CTX, "revision", "dsat reply", PROV)])
     assert (pair.chosen, pair.rejected, pair.origin) == ("revision", "dsat reply", "seed")

@@ -72,7 +72,7 @@ def test_built_in_methods_are_registered_and_unknown_names_list_them():
 
 
 def test_each_method_declares_the_settings_it_honours():
-    assert [get_method(name).honours_guided for name in BUILT_IN] == [True, False, False]
+    assert [get_method(name).honours_guided for name in BUILT_IN] == [True, False, True]
     assert "reward_model" in get_method("iterdpo").honours
     for name in BUILT_IN:
         assert not get_method(name).honours & set(COMMON_SETTINGS)
