@@ -32,7 +32,7 @@ def method_problems(cfg: DriftConfig) -> list[str]:
     return problems + method.setting_problems(cfg.method)
 
 
-def launch_problems(cfg: DriftConfig) -> list[str]:
+def launch_problems(cfg: DriftConfig, generation: bool = True) -> list[str]:
     """Every stage interpreter starts where its stage runs (its symlink resolves there; an environment
     built in one image is not used in another) and, with containers, every folder a stage needs can be
     mounted. Run on the controller's host, which sees the same shared filesystem as the nodes."""
@@ -46,6 +46,8 @@ def launch_problems(cfg: DriftConfig) -> list[str]:
                "run `make setup` (or build it inside the image: make setup-container IMAGE=...)"),
               ("generation.python", cfg.generation.python, cluster.generation_image, "cluster.generation_image",
                "run `make setup-gen` (GEN_TARGET=gpu for GPU nodes) or point it at an interpreter that has vLLM")]
+    if not generation:  # a step of the Megatron family only (the capability probe)
+        checks = checks[:1]
     problems = [p for key, python, image, image_key, hint in checks
                 if (p := interpreter_problem(key, python, image, folders, image_key, hint))]
     if containers:

@@ -29,7 +29,7 @@ def probe_stage_environment(cfg: DriftConfig, out: Path | None = None) -> Path:
     run_dir = Path(cfg.run.root).resolve() / cfg.run.name
     out = out or run_dir / "capabilities.json"
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    problems = [p for p in launch_problems(cfg) if not p.startswith("generation.python")]
+    problems = launch_problems(cfg, generation=False)
     if problems:
         raise ConfigError(problems)
     image = cfg.cluster.container_image
