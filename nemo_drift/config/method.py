@@ -26,8 +26,13 @@ class MethodConfig:
     warm_start_epochs: int = setting(3, invalidates=("train:warm_start",))
     """Epochs of the warm start (paper: 3)."""
     max_examples: Optional[int] = setting(None, invalidates=("generate", "pairs:iterations"))
-    """Use only the first N training records (DSAT examples, or SAT for SPIN) each iteration: for smoke
-    tests and quick looks. None uses all."""
+    """Cap the training records at a seeded random subset of N DSAT examples and, by the same rule, N SAT
+    records (`method.subset_seed`; nemo_drift/controller/sampling.py `load_records`): the paper's
+    controlled setting (conf/method/drift_controlled.yaml), smoke tests, quick looks. None uses all."""
+    subset_seed: int = setting(0, invalidates=("generate", "pairs:iterations"))
+    """Seed of the `method.max_examples` subset. Records are ranked by sha256 of "<seed>:<record id>" and
+    the N lowest kept: the subset ignores file order, and appending data displaces at most one old pick
+    per new record that ranks inside it. Another seed draws another subset; no effect without a cap."""
     reward_model: Optional[str] = setting(None, invalidates=("pairs:iterations",))
     """IterDPO on UltraFeedback: local path of a sequence-classification reward model that ranks two
     samples of one prompt (the paper used OpenAssistant/reward-model-deberta-v3-large-v2)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -23,10 +24,23 @@ SAMPLES_FILE = "samples.jsonl"
 
 
 def load_records(ctx: RunContext) -> tuple[list[DsatExample], list[SatExample]]:
-    """The prepared training records (held-out ones never reach a method), capped at method.max_examples."""
-    limit = ctx.cfg.method.max_examples
-    dsat = [r for r in read_jsonl(ctx.data_dir / "dsat.jsonl", DsatExample) if r.split == "train"][:limit]
-    sat = [r for r in read_jsonl(ctx.data_dir / "sat.jsonl", SatExample) if r.split == "train"][:limit]
+    """The prepared training records (held-out ones never reach a method): all of them, or, under
+    `method.max_examples` N, a seeded random subset of N DSAT and of N SAT records.
+
+    The subset is the N records with the lowest sha256("<method.subset_seed>:<record id>") (bottom-N of a
+    hash): the same set whatever the file order, and appending records displaces at most one old pick per
+    new record that ranks inside the cut. The picks keep their file order."""
+    limit, seed = ctx.cfg.method.max_examples, ctx.cfg.method.subset_seed
+
+    def subset(records: list[Any]) -> list[Any]:
+        if limit is None or len(records) <= limit:
+            return records
+        rank = [hashlib.sha256(f"{seed}:{r.id}".encode("utf-8")).digest() for r in records]
+        picked = sorted(sorted(range(len(records)), key=rank.__getitem__)[:limit])
+        return [records[i] for i in picked]
+
+    dsat = subset([r for r in read_jsonl(ctx.data_dir / "dsat.jsonl", DsatExample) if r.split == "train"])
+    sat = subset([r for r in read_jsonl(ctx.data_dir / "sat.jsonl", SatExample) if r.split == "train"])
     return dsat, sat
 
 

@@ -4,6 +4,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from nemo_drift.data.formats.annotation import NAME as ANNOTATION_FORMAT
+
+PAPER_COUNTS: dict[str, tuple[str, int]] = {
+    "dsat": ("DSAT", 10_632),
+    "sat": ("SAT", 4_478),
+    "seed": ("seed pairs", 491),
+}
+"""WildFeedback as the DRIFT paper counts it (its data description: of 88,920 unique conversations,
+10,632 (11.96%) carry DSAT, 4,478 (5.04%) SAT, and 491 (0.55%) give DSAT->SAT seed pairs; recorded in
+docs/paper-reference.md, Method: "Data"). Keyed by the `PrepareSummary` field compared with it."""
+
+PAPER_NOTE = ("ours count records (one per labelled turn, held-out included; seed pairs from the train split "
+              "only); the paper's DSAT and SAT count conversations")
+
 
 @dataclass
 class PrepareSummary:
@@ -35,6 +49,25 @@ class PrepareSummary:
     rejects_by_reason: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def paper_comparison(self) -> dict[str, dict[str, int]]:
+        """`PAPER_COUNTS` field -> {ours, paper, difference (ours - paper)} when every input was read as
+        WildFeedback's sat_dsat_annotation format (the file the paper counts); empty for any other input."""
+        if not self.formats or set(self.formats.values()) != {ANNOTATION_FORMAT}:
+            return {}
+        return {key: {"ours": getattr(self, key), "paper": paper, "difference": getattr(self, key) - paper}
+                for key, (_, paper) in PAPER_COUNTS.items()}
+
+    def _paper_lines(self) -> list[str]:
+        comparison = self.paper_comparison()
+        if not comparison:
+            return []
+        lines = ["paper          WildFeedback counts of the DRIFT paper vs ours (docs/paper-reference.md)"]
+        for key, row in comparison.items():
+            share = f"{row['difference'] / row['paper']:+.1%}"
+            lines.append(f"  {PAPER_COUNTS[key][0]:<12} ours {row['ours']:,}  paper {row['paper']:,}  "
+                         f"difference {row['difference']:+,} ({share})")
+        return lines + [f"  note         {PAPER_NOTE}"]
+
     def check(self) -> list[str]:
         """Empty when the counts add up; else one message per mismatch."""
         problems = []
@@ -52,6 +85,7 @@ class PrepareSummary:
         data = {k: v for k, v in self.__dict__.items() if k != "rejects_by_reason"}
         data["rejects_by_reason"] = dict(sorted(self.rejects_by_reason.items()))
         data["counts_add_up"] = not self.check()
+        data["paper_comparison"] = self.paper_comparison()
         return data
 
     def format_table(self) -> str:
@@ -71,4 +105,4 @@ class PrepareSummary:
         ]
         if self.unreadable_tails:
             lines.append(f"warning        {self.unreadable_tails} file(s) cut short by a JSON syntax error (see rejects)")
-        return "\n".join(lines)
+        return "\n".join(lines + self._paper_lines())

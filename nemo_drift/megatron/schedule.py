@@ -1,5 +1,8 @@
 """Learning-rate schedule: linear warmup over `warmup_ratio` of the steps, then linear decay to 0.
 
+The job's length in optimizer steps counts each epoch's last, smaller step (`steps_per_epoch` is a
+ceil, as Hugging Face's Trainer with drop_last=False), so warmup and decay cover every step.
+
 This is megatron-core's `OptimizerParamScheduler` (decay style "linear", min_lr 0, constant weight
 decay), which also checkpoints its position. Its values equal Hugging Face's
 `get_linear_schedule_with_warmup` (what the DRIFT paper's TRL run used) at every step:
@@ -13,6 +16,23 @@ import math
 from typing import Any
 
 from nemo_drift.config.trainer import TrainerConfig
+
+
+def steps_per_epoch(num_pairs: int, global_batch_size: int) -> int:
+    """Optimizer steps of one epoch: every pair once, the last step takes the remainder (ceil).
+
+    Example: 6 pairs, global batch 4 -> 2 steps, of 4 and 2 pairs (HF Trainer, drop_last=False).
+    """
+    return -(-num_pairs // global_batch_size)
+
+
+def job_steps(num_pairs: int, cfg: TrainerConfig) -> int:
+    """Optimizer steps of the job (and the lr schedule's length): all epochs, capped by max_steps.
+
+    Example: 6 pairs, global batch 4, 3 epochs -> 2 x 3 = 6 steps (warmup_ratio 0.1: W = 1).
+    """
+    steps = steps_per_epoch(num_pairs, cfg.global_batch_size) * cfg.epochs
+    return min(steps, cfg.max_steps) if cfg.max_steps > 0 else steps
 
 
 def warmup_steps(total_steps: int, warmup_ratio: float) -> int:

@@ -1,10 +1,12 @@
 """The DPO training loop (DRIFT Algorithm 1, inner step): one epoch over the pairs by default.
 
-    for each global batch of pairs (deterministic order from the seed, sharded over data-parallel ranks):
+    for each global batch of pairs (deterministic order from the seed, sharded over data-parallel ranks;
+                             every pair once per epoch: the epoch's last step takes the remainder,
+                             as Hugging Face's Trainer does with drop_last=False):
         reference log-probs: read from the precomputed store, or a forward-only pass of the frozen
                              reference model (trainer.reference=in_loop)
         forward + backward through megatron's (pipeline) schedule, micro-batch by micro-batch:
-                             loss = preference loss (dpo/ipo/rpo) averaged over the global batch
+                             loss = preference loss (dpo/ipo/rpo) averaged over the pairs of the step
         clip the TP/PP-aware grad norm, optimizer step, lr schedule step
         log metrics; checkpoint every N steps and at the end
 
@@ -29,7 +31,7 @@ from nemo_drift.megatron.metrics import MetricsLogger, StepAccumulator
 from nemo_drift.megatron.optimizer import build_optimizer, optimizer_step, prepare_for_load
 from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
 from nemo_drift.megatron.reference import RefLogps, microbatch_logps, run_pipeline
-from nemo_drift.megatron.schedule import build_scheduler, current_lr
+from nemo_drift.megatron.schedule import build_scheduler, current_lr, job_steps, steps_per_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class TrainResult:
     last_step: int
     metrics: list[dict[str, float]] = field(default_factory=list)
     checkpoint_dir: Optional[Path] = None
+    pair_ids: list[list[str]] = field(default_factory=list)
+    """Per step, the ids of the pairs whose loss this rank computed (last pipeline stage, tensor-parallel
+    rank 0; empty lists on other ranks). Zero-weight padding micro-batches are not listed."""
 
     @property
     def losses(self) -> list[float]:
@@ -57,26 +62,62 @@ def epoch_order(num_pairs: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(num_pairs, generator=generator).tolist()
 
 
+def _micro_size(num_pairs: int, micro_batch_size: int) -> int:
+    """The largest micro-batch size <= micro_batch_size dividing num_pairs: one pipeline pass needs
+    micro-batches of equal shape (reference.run_pipeline). Example: 3 pairs, micro 2 -> 1."""
+    return next(s for s in range(min(micro_batch_size, num_pairs), 0, -1) if num_pairs % s == 0)
+
+
 def rank_microbatch_indices(order: Sequence[int], position: int, cfg: TrainerConfig, dp_rank: int,
                             dp_size: int) -> list[list[int]]:
     """This data-parallel rank's micro-batches (lists of pair indices) of global batch `position`.
 
-    Example: global batch 4, micro 1, DP 2: rank 0 gets pairs [o0], [o1]; rank 1 gets [o2], [o3].
+    The batch is split as evenly as possible over the ranks (earlier ranks take one more); a full
+    batch gives every rank global/DP pairs in micro-batches of micro_batch_size. A smaller last batch
+    may give a rank fewer or smaller micro-batches, or none (fewer pairs than DP ranks).
+    Example: global batch 4, micro 1, DP 2: rank 0 gets pairs [o0], [o1]; rank 1 gets [o2], [o3];
+    a last batch of 3 pairs: rank 0 gets [o0], [o1]; rank 1 gets [o2].
     """
     batch = order[position * cfg.global_batch_size:(position + 1) * cfg.global_batch_size]
-    per_rank = cfg.global_batch_size // dp_size
-    mine = batch[dp_rank * per_rank:(dp_rank + 1) * per_rank]
-    return [list(mine[i:i + cfg.micro_batch_size]) for i in range(0, per_rank, cfg.micro_batch_size)]
+    base, extra = divmod(len(batch), dp_size)
+    start = dp_rank * base + min(dp_rank, extra)
+    mine = list(batch[start:start + base + (dp_rank < extra)])
+    if not mine:
+        return []
+    size = _micro_size(len(mine), cfg.micro_batch_size)
+    return [mine[i:i + size] for i in range(0, len(mine), size)]
+
+
+def step_plan(order: Sequence[int], position: int, cfg: TrainerConfig, dp_rank: int,
+              dp_size: int) -> list[tuple[list[int], float]]:
+    """This rank's micro-batches of step `position` with the weight of each micro-batch's mean loss.
+
+    Megatron divides each micro-batch's loss by this rank's micro-batch count k and DDP averages over
+    the DP ranks d, so weight b * k * d / n (b pairs in the micro-batch, n in the step) makes the
+    gradient that of the mean loss over the step's n pairs, however they are split; a full step has
+    weight 1 everywhere. A rank with no pair of the step runs the step's first pair at weight 0
+    (it must still join the gradient all-reduce): it adds nothing to the gradient or the metrics.
+    Example: last step of 3 pairs, micro 1, DP 2: rank 0 [[o0], [o1]] at 2*1*2/3 = 4/3 each,
+    rank 1 [[o2]] at 1*1*2/3 = 2/3: (4/3 + 4/3) / 2 / 2 + 2/3 / 1 / 2 = 1/3 per pair.
+    """
+    groups = rank_microbatch_indices(order, position, cfg, dp_rank, dp_size)
+    n = len(order[position * cfg.global_batch_size:(position + 1) * cfg.global_batch_size])
+    if not groups:
+        return [([order[position * cfg.global_batch_size]], 0.0)]
+    k = len(groups)
+    return [(g, (len(g) * k * dp_size) / n) for g in groups]
 
 
 def make_microbatch(pairs: Sequence[Any], pad_id: int, seq_length: int,
-                    ref: Optional[dict[str, RefLogps]] = None) -> dict[str, Any]:
+                    ref: Optional[dict[str, RefLogps]] = None, loss_weight: float = 1.0) -> dict[str, Any]:
     """Collate pairs (helper-2's `collate_pairs`: chosen rows first, then rejected) plus pair ids,
-    token count and, when given, the reference log-probs of each pair."""
+    token count, the weight of its mean loss (see step_plan) and, when given, the reference
+    log-probs of each pair."""
     from nemo_drift.megatron.batch import collate_pairs
 
     batch = dict(collate_pairs(list(pairs), pad_id, seq_length))
     batch["pair_ids"] = [str(p.id) for p in pairs]
+    batch["loss_weight"] = float(loss_weight)
     batch["num_tokens"] = int(sum(min(len(p.prompt_ids) + len(c), seq_length)
                                   for p in pairs for c in (p.chosen_ids, p.rejected_ids)))
     if ref is not None:
@@ -99,13 +140,16 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 # --- one optimizer step ----------------------------------------------------------------------------
 
-def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool) -> Callable:
+def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool,
+                seen: Optional[list[str]] = None) -> Callable:
     """The loss for logprobs.make_forward_step: token log-probs [2B, S] -> preference loss.
 
-    The loss returned for a micro-batch is the mean over its pairs; megatron divides it by the
-    number of micro-batches and DDP averages over data-parallel ranks, so the gradient is that of
-    the mean loss over the global batch (micro-batch x accumulation invariant). `record` is True on
-    one tensor-parallel rank of the last stage, so metrics are not counted TP times.
+    The loss returned for a micro-batch is the mean over its pairs times its `loss_weight` (1 in a
+    full step); megatron divides it by the number of micro-batches and DDP averages over
+    data-parallel ranks, so the gradient is that of the mean loss over the pairs of the step
+    (micro-batch x accumulation invariant; step_plan). `record` is True on one tensor-parallel rank
+    of the last stage, so metrics are not counted TP times; the ids of the pairs recorded are
+    appended to `seen`. Zero-weight (padding) micro-batches are not recorded.
     """
 
     def loss_fn(token_logps: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict]:
@@ -117,16 +161,21 @@ def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool) -> Calla
         pair = PairLogps(logps[:b], logps[b:], batch["ref_chosen"], batch["ref_rejected"], counts[:b], counts[b:])
         out = compute_pair_loss(cfg.loss, pair, beta=cfg.beta, alpha=cfg.rpo_alpha,
                                 length_normalize=cfg.length_normalize)
-        if record:
+        weight = batch["loss_weight"]
+        if record and weight > 0:
             acc.add(preference_stats(out), batch["num_tokens"])
-        return out.losses.mean(), {}
+            if seen is not None:
+                seen.extend(batch["pair_ids"])
+        loss = out.losses.mean()
+        return (loss if weight == 1.0 else loss * weight), {}
 
     return loss_fn
 
 
 def train_step(chunks: list[torch.nn.Module], optimizer: Any, microbatches: list[dict[str, Any]],
-               cfg: TrainerConfig) -> dict[str, float]:
-    """Forward/backward over the micro-batches of one global batch, then clip and step."""
+               cfg: TrainerConfig, seen: Optional[list[str]] = None) -> dict[str, float]:
+    """Forward/backward over the micro-batches of one global batch, then clip and step; the ids of
+    the pairs whose loss this rank recorded are appended to `seen` (see dpo_loss_fn)."""
     from megatron.core import parallel_state as ps
 
     for chunk in chunks:
@@ -135,7 +184,7 @@ def train_step(chunks: list[torch.nn.Module], optimizer: Any, microbatches: list
     optimizer.zero_grad()
     acc = StepAccumulator()
     record = ps.get_tensor_model_parallel_rank() == 0 and ps.is_pipeline_last_stage()
-    run_pipeline(chunks, make_forward_step(dpo_loss_fn(cfg, acc, record)), microbatches, forward_only=False)
+    run_pipeline(chunks, make_forward_step(dpo_loss_fn(cfg, acc, record, seen)), microbatches, forward_only=False)
     success, grad_norm = optimizer_step(optimizer)
     metrics = acc.reduce()  # world all-reduce: only (TP rank 0, last stage) ranks contribute
     metrics.update(grad_norm=float("nan") if grad_norm is None else grad_norm, lr=current_lr(optimizer),
@@ -205,10 +254,13 @@ def load_train_checkpoint(path: Path, chunks: list[torch.nn.Module], optimizer: 
 
     prepare_for_load(optimizer)
     extra = ckpt.load_checkpoint(path, unwrap(chunks), optimizer)
+    if "steps_per_epoch" not in extra and extra.get("global_batch_size"):  # older checkpoints: floor division
+        extra["steps_per_epoch"] = extra["num_pairs"] // extra["global_batch_size"]
     changed = [f"{k}: checkpoint {extra.get(k)!r}, now {v!r}" for k, v in data_state.items() if extra.get(k) != v]
     if changed:
         raise ValueError(f"cannot resume from {path}: the data order changed ({'; '.join(changed)}); "
-                         "use a new output folder or the same pairs and trainer.seed/global_batch_size")
+                         "use a new output folder or the same pairs and trainer.seed/global_batch_size "
+                         "(a steps_per_epoch change alone: written by a version that dropped the last partial batch)")
     scheduler.load_state_dict(extra["scheduler"])
     return int(extra["step"])
 
@@ -230,9 +282,9 @@ def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfi
         raise ValueError("train: give exactly one of ref_logps (precomputed) or ref_chunks (in-loop reference)")
     dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()
     errors = cfg.validate(dp_size)
-    total = cfg.total_steps(len(pairs))
-    if not errors and total < 1:
-        errors.append(f"trainer.global_batch_size: {cfg.global_batch_size} is larger than the {len(pairs)} pairs")
+    total = job_steps(len(pairs), cfg) if not errors else 0
+    if not errors and not pairs:
+        errors.append("no pairs to train on: the pair set is empty")
     if errors:
         raise ValueError("invalid trainer settings:\n  " + "\n  ".join(errors))
     out_dir = Path(out_dir)
@@ -240,23 +292,23 @@ def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfi
     optimizer = build_optimizer(list(chunks), cfg)
     scheduler = build_scheduler(optimizer, cfg, total)
     wire_megatron_config(list(chunks), optimizer)
-    data_state = {"seed": cfg.seed, "global_batch_size": cfg.global_batch_size, "num_pairs": len(pairs)}
+    per_epoch = steps_per_epoch(len(pairs), cfg.global_batch_size)
+    data_state = {"seed": cfg.seed, "global_batch_size": cfg.global_batch_size, "num_pairs": len(pairs),
+                  "steps_per_epoch": per_epoch}
     start = 0
     latest = latest_checkpoint(out_dir) if resume else None
     if latest is not None:
         start = load_train_checkpoint(latest, chunks, optimizer, scheduler, data_state)
         logger.info("resumed from %s at step %d", latest, start)
-    steps_per_epoch = len(pairs) // cfg.global_batch_size
     metrics_log = MetricsLogger(out_dir, total, start, cfg.wandb_mode, cfg.wandb_project, cfg.wandb_run_name, asdict(cfg))
     result = TrainResult(first_step=start + 1, last_step=start)
     end = total if stop_after_step is None else min(total, stop_after_step)
     try:
         for step in range(start, end):
-            epoch, position = divmod(step, steps_per_epoch)
+            epoch, position = divmod(step, per_epoch)
             order = epoch_order(len(pairs), cfg.seed, epoch)
-            groups = rank_microbatch_indices(order, position, cfg, dp_rank, dp_size)
-            micro = [to_device(make_microbatch([pairs[i] for i in g], pad_id, seq_length, ref_logps), device)
-                     for g in groups]
+            micro = [to_device(make_microbatch([pairs[i] for i in g], pad_id, seq_length, ref_logps, weight), device)
+                     for g, weight in step_plan(order, position, cfg, dp_rank, dp_size)]
             if ref_chunks is not None:  # in-loop reference: a forward-only pass of the frozen model
                 ref = microbatch_logps(list(ref_chunks), micro)
                 for batch in micro:
@@ -264,11 +316,13 @@ def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfi
                         attach_reference(batch, ref)
                         batch.update(to_device({k: batch[k] for k in ("ref_chosen", "ref_rejected", "ref_tokens")}, device))
             started = time.perf_counter()
-            metrics = train_step(list(chunks), optimizer, micro, cfg)
+            seen: list[str] = []
+            metrics = train_step(list(chunks), optimizer, micro, cfg, seen)
             scheduler.step(1)
             metrics["tokens_per_s"] = metrics["tokens"] / max(time.perf_counter() - started, 1e-9)
             metrics.update(epoch=float(epoch))
             result.metrics.append(metrics)
+            result.pair_ids.append(seen)
             result.last_step = step + 1
             if (step + 1) % cfg.log_every == 0 or step + 1 == end:
                 metrics_log.log(step + 1, metrics)

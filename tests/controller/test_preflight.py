@@ -21,6 +21,7 @@ CTX = [{"role": "user", "content": "Write a haiku about rain."}]
 def test_defaults_pass():
     for name in ("drift", "spin", "iterdpo"):
         assert method_problems(DriftConfig(method=MethodConfig(name=name))) == []
+        assert method_problems(DriftConfig(method=MethodConfig(name=name, subset_seed=1, max_examples=5))) == []
 
 
 @pytest.mark.parametrize("method, expected", [
