@@ -163,11 +163,3 @@ class TrainerConfig:
     def num_microbatches(self, dp_size: int) -> int:
         """Gradient-accumulation steps per optimizer step on each data-parallel rank."""
         return self.global_batch_size // (self.micro_batch_size * dp_size)
-
-    def total_steps(self, num_pairs: int) -> int:
-        """Optimizer steps of the job: full global batches over all epochs, capped by max_steps.
-
-        Example: 10 pairs, global batch 4, 1 epoch -> 2 steps (the last 2 pairs are dropped).
-        """
-        steps = (num_pairs // self.global_batch_size) * self.epochs
-        return min(steps, self.max_steps) if self.max_steps > 0 else steps

@@ -56,27 +56,24 @@ def launch_problems(cfg: DriftConfig, generation: bool = True) -> list[str]:
 
 
 def check_prepared_data(ctx: RunContext) -> None:
-    """Raise RunError when the prepared records cannot give one optimizer step: no seed pair for the
-    warm start, no training example for the method, fewer examples than `trainer.global_batch_size`."""
+    """Raise RunError when the prepared records give nothing to train on: no seed pair for the warm
+    start, or no training example for the method. Fewer pairs than `trainer.global_batch_size` still
+    train (each epoch's last step takes the remainder: nemo_drift/megatron/schedule.py)."""
     from nemo_drift.controller.sampling import method_inputs
 
     cfg, data = ctx.cfg, ctx.data_dir
-    batch = cfg.trainer.global_batch_size
     if cfg.method.warm_start:
         seeds = len(read_jsonl(data / "seed_pairs.jsonl", SeedPair))
-        if seeds < batch:
-            raise RunError(f"method.warm_start: {data / 'seed_pairs.jsonl'} has {seeds} DSAT->SAT seed pair(s), fewer "
-                           f"than one optimizer step (trainer.global_batch_size={batch}); set method.warm_start=false "
-                           "or give data with more revisions a user accepted")
+        if seeds == 0:
+            raise RunError(f"method.warm_start: {data / 'seed_pairs.jsonl'} has 0 DSAT->SAT seed pairs to warm-start "
+                           "on; set method.warm_start=false or give data with revisions a user accepted")
     if cfg.method.iterations == 0:
         return
     inputs = method_inputs(ctx)
     method = get_method(cfg.method.name)
     if not method.needs_sampling:
         return
-    examples = {need.example.id for need in method.sampling_needs(inputs)}
-    if len(examples) < batch:
-        raise RunError(f"method {cfg.method.name!r}: {len(examples)} training example(s) to sample for "
-                       f"({len(inputs.dsat)} DSAT and {len(inputs.sat)} SAT training records in {data}), fewer than "
-                       f"one optimizer step (trainer.global_batch_size={batch}); give more data, lower "
-                       "data.heldout_fraction, or lower trainer.global_batch_size")
+    if not method.sampling_needs(inputs):
+        raise RunError(f"method {cfg.method.name!r}: no training example to sample for ({len(inputs.dsat)} DSAT and "
+                       f"{len(inputs.sat)} SAT training records in {data}); give more data or lower "
+                       "data.heldout_fraction")

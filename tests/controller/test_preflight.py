@@ -57,9 +57,8 @@ def test_no_seed_pairs_stops_before_the_model_import(tmp_path):
     check_prepared_data(_ctx(tmp_path, dsat=8, seeds=0, warm_start=False))
 
 
-def test_too_few_examples_for_one_step(tmp_path):
-    with pytest.raises(RunError, match=r"'drift': 3 training example\(s\) .*global_batch_size=4"):
-        check_prepared_data(_ctx(tmp_path, dsat=3, seeds=4))
-    with pytest.raises(RunError, match=r"'spin': 1 training example"):  # one SAT record
-        check_prepared_data(_ctx(tmp_path, dsat=8, seeds=4, name="spin"))
-    check_prepared_data(_ctx(tmp_path, dsat=3, seeds=4, batch=2))
+def test_nothing_to_sample_for_stops_but_a_partial_step_trains(tmp_path):
+    with pytest.raises(RunError, match=r"'drift': no training example to sample for \(0 DSAT and 1 SAT"):
+        check_prepared_data(_ctx(tmp_path, dsat=0, seeds=4))
+    check_prepared_data(_ctx(tmp_path, dsat=3, seeds=1, batch=4))  # one smaller step per epoch
+    check_prepared_data(_ctx(tmp_path, dsat=8, seeds=4, name="spin"))  # one SAT record: one step of one pair
