@@ -135,9 +135,9 @@ def microbatch_logps(chunks: list[torch.nn.Module], microbatches: list[dict[str,
     return out
 
 
-def compute_reference_logps(chunks: list[torch.nn.Module], microbatches: list[dict[str, Any]]) -> dict[str, RefLogps]:
-    """The reference pass: this rank's share of micro-batches, gathered so every rank has all pairs."""
-    local = microbatch_logps(chunks, microbatches)
+def gather_reference_logps(local: dict[str, RefLogps]) -> dict[str, RefLogps]:
+    """Every rank's reference log-probs on every rank: one collective per job, so data-parallel ranks
+    with different numbers of pipeline passes (an uneven share of pairs) never wait on each other."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return local
     gathered: list[dict[str, RefLogps]] = [None] * dist.get_world_size()  # type: ignore[list-item]
@@ -146,3 +146,8 @@ def compute_reference_logps(chunks: list[torch.nn.Module], microbatches: list[di
     for part in gathered:
         merged.update(part)
     return merged
+
+
+def compute_reference_logps(chunks: list[torch.nn.Module], microbatches: list[dict[str, Any]]) -> dict[str, RefLogps]:
+    """The reference pass over one group of equal-shape micro-batches, gathered so every rank has all pairs."""
+    return gather_reference_logps(microbatch_logps(chunks, microbatches))

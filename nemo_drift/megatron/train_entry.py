@@ -20,8 +20,8 @@ from typing import Any, Optional, Sequence
 from nemo_drift.config.model import ModelConfig
 from nemo_drift.config.trainer import TrainerConfig
 from nemo_drift.megatron.optimizer import wrap_ddp
-from nemo_drift.megatron.reference import (RefLogps, compute_reference_logps, read_ref_logps, read_tokenized_pairs,
-                                           ref_logps_path, write_ref_logps)
+from nemo_drift.megatron.reference import (RefLogps, gather_reference_logps, microbatch_logps, read_ref_logps,
+                                           read_tokenized_pairs, ref_logps_path, write_ref_logps)
 from nemo_drift.megatron.trainer import TrainResult, latest_checkpoint, make_microbatch, to_device, train, unwrap
 
 logger = logging.getLogger(__name__)
@@ -117,10 +117,11 @@ def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, t
     if stored is not None:
         return stored
     device = next(chunks[0].parameters()).device
-    values: dict[str, RefLogps] = {}
+    local: dict[str, RefLogps] = {}
     for group in reference_microbatches(pairs, trainer_cfg, seq_length, pad_id, ps.get_data_parallel_rank(),
                                         ps.get_data_parallel_world_size(), device):
-        values.update(compute_reference_logps(chunks, group))
+        local.update(microbatch_logps(chunks, group))
+    values = gather_reference_logps(local)
     for value in values.values():
         value.reference_model, value.seq_length = reference_model, seq_length
     if not dist.is_initialized() or dist.get_rank() == 0:
