@@ -69,7 +69,8 @@ class ClusterConfig:
     plan_pairs: int = setting(10632, invalidates=())
     """Pairs per iteration assumed by the time estimate (WildFeedback's DSAT examples: 10,632)."""
     plan_prompt_tokens: int = setting(1024, invalidates=())
-    """Prompt tokens per sample assumed for vLLM prefill and KV sizing (official max_prompt_length)."""
+    """Prompt tokens per sample assumed for vLLM prefill and KV sizing: a typical prompt (the paper's training
+    prompt limit, 1024); a single sampling prompt may take up to `generation.max_prompt_tokens`."""
 
     @property
     def on_gpu(self) -> bool:

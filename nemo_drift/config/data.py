@@ -34,6 +34,12 @@ class DataConfig:
     """"auto" (detected from the first record) or one of `FORMAT_NAMES`."""
     hf_split: str = setting("train", invalidates=("prepare",))
     """Split to read when `source` is a Hugging Face dataset name (e.g. "train_prefs")."""
+    seed_source: str = setting("", invalidates=("prepare",))
+    """A file or folder of DSAT->SAT seed pairs for the warm start, used instead of the seed pairs found in
+    the conversations: the official DRIFT seed data (github.com/cacayaya/DRIFT, data/seed-data), TRL or
+    Alignment Handbook preference rows, or a seed_pairs.jsonl / pairs.jsonl written by nemo-drift (shapes:
+    nemo_drift/data/seed_source.py). Bad rows go to rejects.jsonl with their reason. Empty: seed pairs
+    come from the conversations (a DSAT reply, its revision, then a SAT turn)."""
     heldout_fraction: float = setting(0.05, invalidates=("prepare",))
     """Share of conversations kept out of training for evaluation, chosen by a hash of the
     conversation id (so adding data never moves an old conversation between splits)."""
@@ -41,8 +47,9 @@ class DataConfig:
     """Salt of the held-out hash; changing it draws a different held-out set."""
     max_length: int = setting(2048, invalidates=("pairs",))
     """Prompt + response tokens per DPO sequence (paper: 2048)."""
-    max_prompt_length: int = setting(1024, invalidates=("generate", "pairs"))
-    """Prompt tokens per DPO sequence and per sampling prompt (paper: 1024)."""
+    max_prompt_length: int = setting(1024, invalidates=("pairs",))
+    """Prompt tokens per DPO sequence (the paper's training limit: 1024). Sampling prompts have their own
+    budget, `generation.max_prompt_tokens`."""
     overlength: str = setting("drop_turns_then_truncate", invalidates=("generate", "pairs"))
     """Over-long prompts: "drop_turns_then_truncate" drops the oldest (user, assistant) turns, then
     cuts the earliest remaining text from the left; "truncate" only cuts from the left; "skip" drops

@@ -6,7 +6,7 @@ Defaults serve the paper (temperature 0.7, top_p 0.9, 512 new tokens) and the em
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from nemo_drift.config.declare import INVALIDATES, setting
 from nemo_drift.config.paths import venv_python
@@ -47,6 +47,13 @@ class GenerationConfig:
     max_tokens: int = setting(512, invalidates=("generate", "parity"))
     """Most new tokens per sample; a sample cut here is flagged `truncated`."""
 
+    max_prompt_tokens: Optional[int] = setting(None, invalidates=("generate",))
+    """Tokens a sampling prompt may take (a guided one holds the context, the DSAT reply, the feedback and
+    the instruction). None: `model.seq_length` minus `max_tokens` (`DriftConfig.sampling_prompt_tokens`),
+    1536 on the 2048-token presets; the paper's sampler allowed 2048 (docs/paper-reference.md, "Official
+    code"). Longer prompts lose their oldest turns first under `data.overlength`; cuts and skips are
+    counted per iteration. `data.max_prompt_length` is the DPO training prompt limit, not this one."""
+
     seed: int = setting(0, invalidates=("generate",))
     """Sampling seed; each shard's engine seed is derived from it, so reruns are reproducible."""
 
@@ -68,10 +75,13 @@ class GenerationConfig:
     killed and the run fails with its log tail."""
 
     on_empty: SamplePolicy = setting("drop", invalidates=("pairs:iterations",))
-    """What the pair builder does with an empty sample: "drop" it or "keep" it."""
+    """What the pair builder does with an empty sample: "drop" it (counted per iteration) or "keep" it."""
 
-    on_truncated: SamplePolicy = setting("drop", invalidates=("pairs:iterations",))
-    """What the pair builder does with a sample cut by max_tokens: "drop" it or "keep" it."""
+    on_truncated: SamplePolicy = setting("keep", invalidates=("pairs:iterations",))
+    """What the pair builder does with a sample cut by `max_tokens`. "keep" (the paper's code keeps every
+    sample, cut where it stopped): the reply trains without an end-of-turn token, and the run counts such
+    pairs per iteration. "drop" skips the example instead, which removes long-answer prompts (code,
+    writing) from the pairs."""
 
     dtype: str = setting("auto", invalidates=("generate", "parity"))
     """vLLM weight dtype: "auto" = the checkpoint's (fp32 SmolLM2 on CPU, bf16 on GPU presets)."""
@@ -99,6 +109,11 @@ class GenerationConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 errors.append(f"generation.{key}: {value!r} must be a positive integer")
+        if self.max_prompt_tokens is not None and (isinstance(self.max_prompt_tokens, bool)
+                                                   or not isinstance(self.max_prompt_tokens, int)
+                                                   or self.max_prompt_tokens < 1):
+            errors.append(f"generation.max_prompt_tokens: {self.max_prompt_tokens!r} must be a positive integer "
+                          "or null (model.seq_length - generation.max_tokens)")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             errors.append(f"generation.seed: {self.seed!r} must be an integer")
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:

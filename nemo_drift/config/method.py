@@ -6,6 +6,9 @@ from typing import Optional
 
 from nemo_drift.config.declare import setting
 
+WARM_START_SEEDS = ("all", "train")
+"""Values of `method.warm_start_seeds`."""
+
 @dataclass
 class MethodConfig:
     """Preference-pair construction and the outer loop (`method.*`; `method=spin` picks a preset)."""
@@ -25,6 +28,9 @@ class MethodConfig:
     """Run DPO on the seed DSAT->SAT pairs before iteration 1 (the paper's stage 1)."""
     warm_start_epochs: int = setting(3, invalidates=("train:warm_start",))
     """Epochs of the warm start (paper: 3)."""
+    warm_start_seeds: str = setting("all", invalidates=("pairs:warm_start",))
+    """Which seed pairs the warm start trains on: "all" (the paper trains on all 491) or "train" (only those
+    of training-split conversations, so held-out conversations stay unseen by every stage)."""
     max_examples: Optional[int] = setting(None, invalidates=("generate", "pairs:iterations"))
     """Cap the training records at a seeded random subset of N DSAT examples and, by the same rule, N SAT
     records (`method.subset_seed`; nemo_drift/controller/sampling.py `load_records`): the paper's
@@ -46,6 +52,8 @@ class MethodConfig:
             problems.append(f"method.iterations: {self.iterations} must be >= 0")
         if self.max_examples is not None and self.max_examples < 1:
             problems.append(f"method.max_examples: {self.max_examples} must be >= 1 (or null for all)")
+        if self.warm_start_seeds not in WARM_START_SEEDS:
+            problems.append(f"method.warm_start_seeds: {self.warm_start_seeds!r} is not one of {', '.join(WARM_START_SEEDS)}")
         if self.warm_start and self.warm_start_epochs < 1:
             problems.append(f"method.warm_start_epochs: {self.warm_start_epochs} must be >= 1 (or method.warm_start=false)")
         return problems

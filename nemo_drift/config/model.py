@@ -56,8 +56,9 @@ class ModelConfig:
     attention_backend: AttentionBackend = setting("auto", invalidates=("reference", "train"))
     """Core attention: "te" (Transformer Engine fused), "sdpa" (torch SDPA), "auto" = te if importable else sdpa."""
 
-    seq_length: int = setting(2048, invalidates=("reference", "train"))
-    """Maximum tokens per sequence (prompt + response); longer pairs are truncated by the data layer."""
+    seq_length: int = setting(2048, invalidates=("generate", "reference", "train"))
+    """Maximum tokens per sequence (prompt + response); longer pairs are truncated by the data layer. It also
+    sets the sampling prompt budget unless `generation.max_prompt_tokens` does, hence `generate`."""
 
     architecture: Optional[ArchitectureConfig] = setting(None, invalidates=())
     """Model shape for `nemo-drift plan` when hf_path is a hub id not on disk; a local config.json wins."""

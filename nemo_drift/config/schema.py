@@ -51,7 +51,17 @@ class DriftConfig:
             problems += self._capability_problems()
         if not problems and {"model", "data"} <= wanted:
             problems += self._sequence_lengths()
+        if not problems and {"model", "generation"} <= wanted and self.sampling_prompt_tokens() < 1:
+            problems.append(f"generation.max_tokens: {self.generation.max_tokens} leaves no room for a sampling prompt "
+                            f"in model.seq_length {self.model.seq_length}; set generation.max_prompt_tokens")
         return problems
+
+    def sampling_prompt_tokens(self) -> int:
+        """Tokens a sampling prompt may take: `generation.max_prompt_tokens`, or what `model.seq_length`
+        leaves after `generation.max_tokens` new tokens."""
+        if self.generation.max_prompt_tokens is not None:
+            return self.generation.max_prompt_tokens
+        return self.model.seq_length - self.generation.max_tokens
 
     def _capability_problems(self) -> list[str]:
         """Settings that need Transformer Engine, checked against the environment the Megatron stages run

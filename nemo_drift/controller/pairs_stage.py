@@ -22,9 +22,10 @@ def warm_start_pairs_stage(ctx: RunContext, tmp: Path) -> dict[str, Any]:
     if ctx.dry_run:
         print("[dry-run] pairs (warm start): seed pairs tokenized in the controller process")
         return {}
-    pairs = warm_start_pairs(read_jsonl(ctx.data_dir / "seed_pairs.jsonl", SeedPair))
-    _require_pairs(len(pairs), "warm start", f"{ctx.data_dir}/seed_pairs.jsonl is empty; "
-                   "set method.warm_start=false or give data with DSAT->SAT revisions")
+    pairs = warm_start_pairs(read_jsonl(ctx.data_dir / "seed_pairs.jsonl", SeedPair), ctx.cfg.method.warm_start_seeds)
+    _require_pairs(len(pairs), "warm start", f"{ctx.data_dir}/seed_pairs.jsonl has no seed pair for "
+                   f"method.warm_start_seeds={ctx.cfg.method.warm_start_seeds}; set method.warm_start=false, "
+                   "give data with DSAT->SAT revisions, or data.seed_source=<seed pairs file>")
     counts = stages.tokenize_and_write(ctx, pairs, tmp)
     ctx.record(0, pairs=counts["pairs"], skipped=0)
     return counts
@@ -40,5 +41,5 @@ def method_pairs_stage(ctx: RunContext, tmp: Path, gen_dir: Path, iteration: int
                    f"skipped by reason: {result.counts()['skipped_by_reason']}")
     counts = stages.tokenize_and_write(ctx, result.pairs, tmp)
     skips = result.counts()
-    ctx.record(iteration, pairs=counts["pairs"], skipped=skips["skipped"])
+    ctx.record(iteration, pairs=counts["pairs"], skipped=skips["skipped"], unfinished=skips["unfinished_kept"])
     return {**counts, **skips}

@@ -60,19 +60,26 @@ def check_prepared_data(ctx: RunContext) -> None:
     start, or no training example for the method. Fewer pairs than `trainer.global_batch_size` still
     train (each epoch's last step takes the remainder: nemo_drift/megatron/schedule.py)."""
     from nemo_drift.controller.sampling import method_inputs
+    from nemo_drift.methods.seed import warm_start_pairs
 
     cfg, data = ctx.cfg, ctx.data_dir
     if cfg.method.warm_start:
-        seeds = len(read_jsonl(data / "seed_pairs.jsonl", SeedPair))
-        if seeds == 0:
+        which = cfg.method.warm_start_seeds
+        if not warm_start_pairs(read_jsonl(data / "seed_pairs.jsonl", SeedPair), which):
             raise RunError(f"method.warm_start: {data / 'seed_pairs.jsonl'} has 0 DSAT->SAT seed pairs to warm-start "
-                           "on; set method.warm_start=false or give data with revisions a user accepted")
+                           f"on (method.warm_start_seeds={which}); set method.warm_start=false, give data with "
+                           "revisions a user accepted, or data.seed_source=<seed pairs file>")
     if cfg.method.iterations == 0:
         return
     inputs = method_inputs(ctx)
     method = get_method(cfg.method.name)
     if not method.needs_sampling:
         return
+    without_feedback = sum(not ex.feedback.strip() for ex in inputs.dsat)
+    if "guided" in method.honours and cfg.method.guided and without_feedback:
+        print(f"warning: method.guided=true, but {without_feedback} of {len(inputs.dsat)} training DSAT records have no "
+              "user feedback turn: their chosen side is sampled from the context alone (see the prepare summary)",
+              flush=True)
     if not method.sampling_needs(inputs):
         raise RunError(f"method {cfg.method.name!r}: no training example to sample for ({len(inputs.dsat)} DSAT and "
                        f"{len(inputs.sat)} SAT training records in {data}); give more data or lower "

@@ -56,10 +56,26 @@ def log_iterations_to_wandb(ctx: RunContext, rows: list[dict[str, Any]]) -> None
     run.finish()
 
 
+def data_report(ctx: RunContext) -> list[str]:
+    """The report's data section: what `prepare` counted, and where the data makes a method differ from the
+    paper's setting (the prepare summary's notes)."""
+    path = ctx.data_dir / "summary.json"
+    if not path.is_file():
+        return []
+    s = json.loads(path.read_text())
+    seeds = (f"{s['seed']} seed pairs from {s['seed_source']}" if s.get("seed_source")
+             else f"{s['seed']} seed pairs ({s.get('seed_heldout', 0)} from held-out conversations)")
+    lines = ["## Data", "", f"- {s['dsat']} DSAT records ({s['dsat_heldout']} held out), {s['sat']} SAT records "
+             f"({s['sat_heldout']} held out), {seeds}; warm start on method.warm_start_seeds="
+             f"{ctx.cfg.method.warm_start_seeds}"]
+    lines += [f"- note: {note}" for note in s.get("notes", [])]
+    return [*lines, "", "## Iterations", ""]
+
+
 def summarise(ctx: RunContext) -> str:
     """Summary table + training-dynamics plot + report.md; returns the table."""
     from nemo_drift.eval.plots import plot_training_dynamics
-    from nemo_drift.eval.summary import format_table, iteration_rows
+    from nemo_drift.eval.summary import TABLE_LEGEND, format_table, iteration_rows
 
     stats: dict[int, dict[str, Any]] = {}
     metrics_path = ctx.run_dir / "metrics.jsonl"  # every stage's figures, also from earlier (resumed) runs
@@ -76,7 +92,8 @@ def summarise(ctx: RunContext) -> str:
     log_iterations_to_wandb(ctx, rows)
     plots = plot_training_dynamics(records, ctx.run_dir / "plots")
     report = [f"# Run {ctx.cfg.run.name}", "", f"method: {ctx.cfg.method.name}, model: {ctx.cfg.model.hf_path}",
-              "", table, "", *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots)]
+              "", *data_report(ctx), table, "", TABLE_LEGEND, "",
+              *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots)]
     (ctx.run_dir / "report.md").write_text("\n".join(report) + "\n")
     return table
 

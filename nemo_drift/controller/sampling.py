@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from nemo_drift.controller.context import RunContext
 from nemo_drift.controller.stage_runner import RunError
-from nemo_drift.data.prompts import PromptTooLong, render_guided, render_unguided
+from nemo_drift.data.prompts import PromptTooLong, RenderedPrompt, render_guided, render_unguided
 from nemo_drift.data.records import DsatExample, SatExample, read_jsonl
 from nemo_drift.methods import MethodInputs, PairBuildResult, SamplePolicy, SamplingNeed, get_method
 from nemo_drift.methods.reward import LazyReward, RewardFn
@@ -69,12 +69,12 @@ def sampling_needs(ctx: RunContext) -> list[SamplingNeed]:
     return get_method(ctx.cfg.method.name).sampling_needs(method_inputs(ctx))
 
 
-def render(ctx: RunContext, need: SamplingNeed) -> str:
-    data = ctx.cfg.data
+def render(ctx: RunContext, need: SamplingNeed) -> RenderedPrompt:
+    """The need's prompt through the policy's chat template, fitted to the sampling prompt budget."""
+    data, budget = ctx.cfg.data, ctx.cfg.sampling_prompt_tokens()
     if need.kind == "guided":
-        return render_guided(ctx.tokenizer, need.example, data.guided_instruction, data.max_prompt_length,
-                             data.overlength)
-    return render_unguided(ctx.tokenizer, need.context, data.max_prompt_length, data.overlength)
+        return render_guided(ctx.tokenizer, need.example, data.guided_instruction, budget, data.overlength)
+    return render_unguided(ctx.tokenizer, need.context, budget, data.overlength)
 
 
 def _no_sampling(ctx: RunContext, tmp: Path, iteration: int) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def _no_sampling(ctx: RunContext, tmp: Path, iteration: int) -> dict[str, Any]:
     write_jsonl_atomic(tmp / SAMPLES_FILE, [])
     stats = {"prompts": 0, "samples": 0, "sample_tokens_mean": 0.0}
     ctx.record(iteration, **stats)
-    return {**stats, "prompts_too_long": 0}
+    return {**stats, "prompts_cut": 0, "prompts_too_long": 0}
 
 
 def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int) -> dict[str, Any]:
@@ -107,23 +107,29 @@ def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int
             print(f"[dry-run] generate replica {replica}: {' '.join(cmd)}  (model {model_dir})")
         return {}
     needs = sampling_needs(ctx)
-    requests, too_long = [], []
+    requests, too_long, cut = [], [], 0
     for need in needs:
         try:
-            requests.append(SampleRequest(need.prompt_id, render(ctx, need)))
+            prompt = render(ctx, need)
         except PromptTooLong:
             too_long.append(need.prompt_id)
+            continue
+        requests.append(SampleRequest(need.prompt_id, prompt.text))
+        cut += prompt.cut
     n = max([ctx.cfg.generation.n, *(need.n for need in needs)])
     gen_cfg = dataclasses.replace(ctx.cfg.generation, n=n, seed=ctx.cfg.generation.seed + iteration)
     if not requests:
         raise RunError(f"method {ctx.cfg.method.name}: no prompt to sample (records in {ctx.data_dir}; "
-                           f"{len(too_long)} prompts did not fit data.max_prompt_length)")
+                       f"{len(too_long)} prompts did not fit generation.max_prompt_tokens="
+                       f"{ctx.cfg.sampling_prompt_tokens()})")
     result = generate(requests, model_dir, tmp, gen_cfg, launcher=replica_launcher)
     counts = dataclasses.asdict(result.counts)
     lengths = [len(s.token_ids) for s in result.samples]
-    stats = {"prompts": len(requests), "prompts_too_long": len(too_long), "samples": len(result.samples),
-             "sample_tokens_mean": round(sum(lengths) / max(len(lengths), 1), 1), **counts}
-    ctx.record(iteration, **{k: stats[k] for k in ("prompts", "samples", "sample_tokens_mean")})
+    stats = {"prompts": len(requests), "prompts_cut": cut, "prompts_too_long": len(too_long),
+             "samples": len(result.samples), "sample_tokens_mean": round(sum(lengths) / max(len(lengths), 1), 1),
+             **counts}
+    ctx.record(iteration, **{k: stats[k] for k in ("prompts", "prompts_cut", "prompts_too_long", "samples",
+                                                   "sample_tokens_mean")})
     return stats
 
 

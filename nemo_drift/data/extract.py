@@ -46,7 +46,7 @@ def check_turns(messages: list[dict[str, str]]) -> None:
             raise RowError(f"{feedback}_on_first_turn", f"turn {i} is labelled {feedback!r} but no reply precedes it")
 
 
-def _plain(messages: list[dict[str, str]]) -> list[Message]:
+def plain_messages(messages: list[dict[str, str]]) -> list[Message]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
@@ -56,8 +56,8 @@ def _reject(item: Conversation | SourcePair, err: RowError) -> Reject:
 
 
 def extract_conversation(conv: Conversation, split: str) -> Extracted | Reject:
-    """DSAT/SAT records of a labelled conversation, plus seed pairs when ``split`` is train
-    (a held-out conversation must not leak into warm-start training)."""
+    """DSAT/SAT records of a labelled conversation, plus its seed pairs (tagged with ``split``: the
+    warm start decides whether held-out ones train, `method.warm_start_seeds`)."""
     try:
         check_turns(conv.messages)
     except RowError as err:
@@ -68,14 +68,14 @@ def extract_conversation(conv: Conversation, split: str) -> Extracted | Reject:
         label = message.get("feedback")
         if label is None:
             continue
-        context, reply = _plain(msgs[: i - 1]), msgs[i - 1]["content"]
+        context, reply = plain_messages(msgs[: i - 1]), msgs[i - 1]["content"]
         record_id = f"{conv.id}/{label}/{i - 1}"
         if label == "dsat":
             out.dsat.append(DsatExample(record_id, context, reply, message["content"], None, split, conv.provenance))
             revised = i + 2 < len(msgs) and msgs[i + 2].get("feedback") == "sat"
-            if revised and split == TRAIN:
+            if revised:
                 seed_id = f"{conv.id}/seed/{i - 1}"
-                out.seeds.append(SeedPair(seed_id, context, msgs[i + 1]["content"], reply, conv.provenance))
+                out.seeds.append(SeedPair(seed_id, context, msgs[i + 1]["content"], reply, conv.provenance, split))
         else:
             out.sat.append(SatExample(record_id, context, reply, split, conv.provenance))
     return out
@@ -93,7 +93,7 @@ def extract_pair(pair: SourcePair, split: str) -> Extracted | Reject:
             raise RowError("empty_reply", "the chosen reply is empty")
     except RowError as err:
         return _reject(pair, err)
-    context = _plain(pair.context)
+    context = plain_messages(pair.context)
     out = Extracted()
     out.dsat.append(DsatExample(f"{pair.id}/dsat", context, pair.rejected, pair.feedback, pair.preference,
                                 split, pair.provenance))

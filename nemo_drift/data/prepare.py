@@ -3,7 +3,8 @@
 Output (each file written atomically):
   dsat.jsonl        DsatExample   (split "train" | "heldout")
   sat.jsonl         SatExample    (the SPIN catalogue)
-  seed_pairs.jsonl  SeedPair      (warm start; train-split conversations only)
+  seed_pairs.jsonl  SeedPair      (warm start: from the conversations, every split, or from
+                                   `data.seed_source` when that is set)
   heldout.jsonl     HeldOutPrompt (contexts of held-out DSAT/SAT records, for evaluation)
   rejects.jsonl     Reject        (every unusable row with its reason)
   summary.json      PrepareSummary
@@ -14,32 +15,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
 
 from nemo_drift.config.data import DataConfig
 from nemo_drift.data.extract import Extracted, extract_conversation, extract_pair
 from nemo_drift.data.formats import FORMATS, Conversation, SourcePair, detect_format
 from nemo_drift.data.formats.common import content_id
 from nemo_drift.data.records import HeldOutPrompt, JsonlWriter, Reject, write_json
-from nemo_drift.data.rows import RawRow, first_value, iter_rows, resolve_source
+from nemo_drift.data.rows import CountedRows, first_value, iter_rows, resolve_source
+from nemo_drift.data.seed_source import SeedPairStream, read_seed_pairs
 from nemo_drift.data.split import HELDOUT, split_of
 from nemo_drift.data.summary import PrepareSummary
 
 OUTPUT_FILES = ("dsat.jsonl", "sat.jsonl", "seed_pairs.jsonl", "heldout.jsonl", "rejects.jsonl")
-
-
-class _Counted:
-    """Counts the raw rows a parser pulls, independently of what the parser reports."""
-
-    def __init__(self, rows: Iterator[RawRow]):
-        self._rows = rows
-        self.count = 0
-
-    def __iter__(self) -> Iterator[RawRow]:
-        for row in self._rows:
-            if row.problem is None or row.problem[0] != "json_syntax_error":  # that marker is no row
-                self.count += 1
-            yield row
 
 
 class _Writers:
@@ -108,6 +95,19 @@ class _Preparer:
             return
         self.use(item, result)
 
+    def take_seed_file(self, stream: SeedPairStream) -> None:
+        """Every row of `data.seed_source`: its seed pair, or its reject (counted apart from `source`'s rows)."""
+        s = self.summary
+        for item in stream:
+            if isinstance(item, Reject):
+                self.out.rejects.write(item)
+                s.seed_rows_rejected += item.n_rows
+                s.rejects_by_reason[f"seed_source:{item.reason}"] += 1
+            else:
+                self.out.seed.write(item)
+                s.seed += 1
+        s.seed_rows_in = stream.rows_in
+
     def use(self, item: Conversation | SourcePair, result: Extracted) -> None:
         s = self.summary
         s.conversations_used += 1
@@ -117,15 +117,19 @@ class _Preparer:
             self.out.dsat.write(ex)
         for ex in result.sat:
             self.out.sat.write(ex)
-        for seed in result.seeds:
-            self.out.seed.write(seed)
+        if not self.cfg.seed_source:
+            for seed in result.seeds:
+                self.out.seed.write(seed)
+            s.seed += len(result.seeds)
+            s.seed_heldout += sum(seed.split == HELDOUT for seed in result.seeds)
         for ex in [*result.dsat, *result.sat]:
             if ex.split == HELDOUT:
                 self.out.heldout.write(HeldOutPrompt(ex.id, ex.context, ex.provenance))
                 s.heldout_prompts += 1
         s.dsat += len(result.dsat)
         s.sat += len(result.sat)
-        s.seed += len(result.seeds)
+        s.dsat_without_feedback += sum(not ex.feedback.strip() for ex in result.dsat)
+        s.sat_from_chosen += len(result.sat) if isinstance(item, SourcePair) else 0
         s.dsat_heldout += sum(ex.split == HELDOUT for ex in result.dsat)
         s.sat_heldout += sum(ex.split == HELDOUT for ex in result.sat)
 
@@ -142,17 +146,20 @@ def prepare(cfg: DataConfig, out_dir: Path) -> PrepareSummary:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     inputs = resolve_source(cfg.source)
-    summary = PrepareSummary(source=cfg.source)
+    seed_stream = read_seed_pairs(cfg.seed_source, cfg.reject_snippet_chars) if cfg.seed_source else None
+    summary = PrepareSummary(source=cfg.source, seed_source=cfg.seed_source)
     for source in inputs:  # detect every format before writing anything
         fmt = cfg.format
         summary.formats[source] = fmt if fmt != "auto" else detect_format(first_value(source, cfg.hf_split), source)
     with _Writers(out_dir) as out:
         preparer = _Preparer(cfg, out, summary)
         for source, fmt in summary.formats.items():
-            rows = _Counted(iter_rows(source, cfg.hf_split, cfg.reject_snippet_chars))
+            rows = CountedRows(iter_rows(source, cfg.hf_split, cfg.reject_snippet_chars))
             for item in FORMATS[fmt].parse(rows):
                 preparer.take(item)
             summary.rows_in += rows.count
+        if seed_stream is not None:
+            preparer.take_seed_file(seed_stream)
     summary.seconds = round(time.perf_counter() - started, 3)
     write_json(out_dir / "summary.json", summary.to_dict())
     return summary

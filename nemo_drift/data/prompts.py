@@ -12,7 +12,7 @@ Unguided prompt = the context alone (ends with the user turn before the DSAT rep
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from nemo_drift.data.fit import count_tokens, fit_messages, render_prompt
 from nemo_drift.data.records import DsatExample, Message
@@ -20,6 +20,14 @@ from nemo_drift.data.records import DsatExample, Message
 
 class PromptTooLong(ValueError):
     """The prompt cannot fit ``max_prompt_tokens`` (policy "skip", or even the protected end is too long)."""
+
+
+class RenderedPrompt(NamedTuple):
+    """A sampling prompt as the policy sees it, and whether the over-length policy shortened it."""
+
+    text: str
+    cut: bool
+    """Turns were dropped or text cut from the left to fit the budget (counted per iteration)."""
 
 
 def guided_messages(example: DsatExample, instruction: str) -> tuple[list[Message], str]:
@@ -35,22 +43,22 @@ def guided_messages(example: DsatExample, instruction: str) -> tuple[list[Messag
 
 
 def _render_fitted(tokenizer: Any, messages: list[Message], max_prompt_tokens: int | None,
-                   overlength: str, keep_last: int, protected: str) -> str:
+                   overlength: str, keep_last: int, protected: str) -> RenderedPrompt:
     text = render_prompt(tokenizer, messages)
     if max_prompt_tokens is None:
-        return text
+        return RenderedPrompt(text, False)
     n_tokens = count_tokens(tokenizer, text)
     if n_tokens <= max_prompt_tokens:
-        return text
+        return RenderedPrompt(text, False)
     fit = fit_messages(tokenizer, messages, max_prompt_tokens, overlength, keep_last, protected, n_tokens)
     if not fit.fits(max_prompt_tokens):
-        raise PromptTooLong(f"prompt of {n_tokens} tokens cannot fit data.max_prompt_length={max_prompt_tokens} "
+        raise PromptTooLong(f"prompt of {n_tokens} tokens cannot fit generation.max_prompt_tokens={max_prompt_tokens} "
                             f"under data.overlength={overlength!r}")
-    return render_prompt(tokenizer, fit.messages)
+    return RenderedPrompt(render_prompt(tokenizer, fit.messages), True)
 
 
 def render_guided(tokenizer: Any, example: DsatExample, instruction: str, max_prompt_tokens: int | None = None,
-                  overlength: str = "drop_turns_then_truncate") -> str:
+                  overlength: str = "drop_turns_then_truncate") -> RenderedPrompt:
     """Context + DSAT reply + feedback and instruction, ending with the generation prompt.
 
     With ``max_prompt_tokens`` the over-length policy (fit.py) applies; the DSAT reply, the feedback
@@ -61,6 +69,6 @@ def render_guided(tokenizer: Any, example: DsatExample, instruction: str, max_pr
 
 
 def render_unguided(tokenizer: Any, context: list[Message], max_prompt_tokens: int | None = None,
-                    overlength: str = "drop_turns_then_truncate") -> str:
+                    overlength: str = "drop_turns_then_truncate") -> RenderedPrompt:
     """The context alone, ending with the generation prompt (SPIN, IterDPO, unguided DRIFT)."""
     return _render_fitted(tokenizer, list(context), max_prompt_tokens, overlength, keep_last=1, protected="")

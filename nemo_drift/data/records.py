@@ -84,6 +84,9 @@ class SeedPair:
     rejected: str
     """The DSAT reply."""
     provenance: Provenance
+    split: str = "train"
+    """The split of the conversation it came from. The warm start trains on every split by default (the
+    paper trains on all seed pairs; `method.warm_start_seeds`); a seed file has no held-out part."""
 
 
 @dataclass
@@ -110,6 +113,11 @@ class PreferencePair:
     origin: str
     """Which method/stage made it, e.g. "drift", "spin", "iterdpo", "seed"."""
     meta: dict[str, Any] = field(default_factory=dict)
+    chosen_unfinished: bool = False
+    """The chosen reply is a sample cut by `generation.max_tokens`: tokenized without the end-of-turn
+    token the policy never produced, so DPO does not teach it to stop mid-sentence."""
+    rejected_unfinished: bool = False
+    """The same for the rejected reply."""
 
 
 @dataclass

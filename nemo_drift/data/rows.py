@@ -210,3 +210,19 @@ def first_value(source: str, hf_split: str = "train", probe_rows: int = 20) -> A
     finally:
         rows.close()
     return None
+
+
+class CountedRows:
+    """Counts the raw rows a parser pulls from ``rows``, independently of what the parser reports, so a
+    caller can check that rows in = rows used + rows rejected. A JSON array's syntax-error marker is no
+    row (it only says the file could not be read further) and is not counted."""
+
+    def __init__(self, rows: Iterator[RawRow]):
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[RawRow]:
+        for row in self._rows:
+            if row.problem is None or row.problem[0] != "json_syntax_error":
+                self.count += 1
+            yield row

@@ -15,8 +15,8 @@ PAPER_COUNTS: dict[str, tuple[str, int]] = {
 10,632 (11.96%) carry DSAT, 4,478 (5.04%) SAT, and 491 (0.55%) give DSAT->SAT seed pairs; recorded in
 docs/paper-reference.md, Method: "Data"). Keyed by the `PrepareSummary` field compared with it."""
 
-PAPER_NOTE = ("ours count records (one per labelled turn, held-out included; seed pairs from the train split "
-              "only); the paper's DSAT and SAT count conversations")
+PAPER_NOTE = ("ours count records (one per labelled turn, held-out conversations included, as are their seed "
+              "pairs); the paper's DSAT and SAT count conversations")
 
 
 @dataclass
@@ -24,6 +24,8 @@ class PrepareSummary:
     """Counts of one `prepare` run; `check()` proves nothing was lost (rows in = used + rejected)."""
 
     source: str
+    seed_source: str = ""
+    """`data.seed_source`: the seed-pairs file used instead of the conversations' seed pairs ("" = none)."""
     formats: dict[str, str] = field(default_factory=dict)
     """Input file (or hf:<name>) -> format it was read as."""
     rows_in: int = 0
@@ -39,10 +41,22 @@ class PrepareSummary:
     conversations_unlabelled: int = 0
     """Accepted conversations without any SAT/DSAT label (they yield no record)."""
     dsat: int = 0
+    """DSAT records, held-out ones included (`dsat_heldout` of them)."""
     dsat_heldout: int = 0
+    dsat_without_feedback: int = 0
+    """DSAT records with no user feedback turn: DRIFT samples their chosen side from the context alone."""
     sat: int = 0
+    """SAT records, held-out ones included (`sat_heldout` of them)."""
     sat_heldout: int = 0
+    sat_from_chosen: int = 0
+    """SAT records that are a pair dataset's `chosen` reply rather than a turn a user was satisfied with."""
     seed: int = 0
+    """Seed pairs in seed_pairs.jsonl: from `seed_source`, or from conversations of every split."""
+    seed_heldout: int = 0
+    """Seed pairs from held-out conversations (they train the warm start unless method.warm_start_seeds=train)."""
+    seed_rows_in: int = 0
+    """Rows read from `seed_source` (= `seed` + `seed_rows_rejected` when the counts add up)."""
+    seed_rows_rejected: int = 0
     heldout_prompts: int = 0
     unreadable_tails: int = 0
     """Files whose end could not be parsed (JSON syntax error): rows after it are not counted."""
@@ -68,9 +82,25 @@ class PrepareSummary:
                          f"difference {row['difference']:+,} ({share})")
         return lines + [f"  note         {PAPER_NOTE}"]
 
+    def data_notes(self) -> list[str]:
+        """Plain sentences on where the data makes a method differ from the paper's WildFeedback setting."""
+        fmts = ", ".join(sorted(set(self.formats.values()))) or "-"
+        notes = []
+        if self.dsat_without_feedback:
+            notes.append(f"{self.dsat_without_feedback:,} of {self.dsat:,} DSAT records have no user feedback turn "
+                         f"({fmts}): DRIFT samples their chosen reply from the context alone (unguided), and "
+                         "IterDPO ranks two such samples with method.reward_model")
+        if self.sat_from_chosen:
+            notes.append(f"{self.sat_from_chosen:,} of {self.sat:,} SAT records are the dataset's chosen reply "
+                         f"({fmts}), not a turn a user was satisfied with: SPIN trains towards them as if they were")
+        return notes
+
     def check(self) -> list[str]:
         """Empty when the counts add up; else one message per mismatch."""
         problems = []
+        if self.seed_source and self.seed_rows_in != self.seed + self.seed_rows_rejected:
+            problems.append(f"seed rows: {self.seed_rows_in} read from {self.seed_source} != {self.seed} seed pairs "
+                            f"+ {self.seed_rows_rejected} rejected")
         if self.rows_in != self.rows_used + self.rows_rejected:
             problems.append(f"rows: {self.rows_in} read != {self.rows_used} used + {self.rows_rejected} rejected")
         if self.conversations_read != self.conversations_used + self.conversations_rejected:
@@ -86,6 +116,7 @@ class PrepareSummary:
         data["rejects_by_reason"] = dict(sorted(self.rejects_by_reason.items()))
         data["counts_add_up"] = not self.check()
         data["paper_comparison"] = self.paper_comparison()
+        data["notes"] = self.data_notes()
         return data
 
     def format_table(self) -> str:
@@ -99,10 +130,19 @@ class PrepareSummary:
             f"conversations  read {self.conversations_read:,}  used {self.conversations_used:,} "
             f"({self.conversations_unlabelled:,} unlabelled)  rejected {self.conversations_rejected:,}",
             f"records        DSAT {self.dsat:,} ({self.dsat_heldout:,} held out)  SAT {self.sat:,} "
-            f"({self.sat_heldout:,} held out)  seed pairs {self.seed:,}  held-out prompts {self.heldout_prompts:,}",
+            f"({self.sat_heldout:,} held out)  held-out prompts {self.heldout_prompts:,}",
+            self._seed_line(),
             f"rejects        {reasons}",
             f"check          {verdict}",
         ]
         if self.unreadable_tails:
             lines.append(f"warning        {self.unreadable_tails} file(s) cut short by a JSON syntax error (see rejects)")
+        lines += [f"note           {note}" for note in self.data_notes()]
         return "\n".join(lines + self._paper_lines())
+
+    def _seed_line(self) -> str:
+        if self.seed_source:
+            return (f"seed pairs     {self.seed:,} from data.seed_source {self.seed_source} "
+                    f"({self.seed_rows_in:,} rows, {self.seed_rows_rejected:,} rejected)")
+        return (f"seed pairs     {self.seed:,} from the conversations ({self.seed_heldout:,} of them from held-out "
+                "conversations)")

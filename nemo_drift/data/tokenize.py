@@ -3,8 +3,11 @@
 The response tokens come from the chat template itself: render the prompt with the generation
 prompt, render prompt + assistant reply, and take the suffix. That suffix carries the template's
 end-of-turn token (``<|im_end|>`` for ChatML) but not the newline after it, so the model learns to
-stop exactly as the template ends a turn. A template that breaks the prefix property (it renders
-the last assistant turn differently) falls back to reply + eos_token, with a warning and a count.
+stop exactly as the template ends a turn. A reply the sampler cut at its token budget
+(`PreferencePair.chosen_unfinished`) keeps the template's turn header but ends where the reply ends,
+without the end-of-turn token: the policy never produced one there, and training it would teach the
+model to stop mid-sentence. A template that breaks the prefix property (it renders the last assistant
+turn differently) falls back to reply + eos_token, with a warning and a count.
 The training side concatenates prompt_ids + response ids and masks the loss to the response.
 """
 from __future__ import annotations
@@ -32,16 +35,24 @@ class TruncationStats:
     rejected_truncated: int = 0
     template_fallbacks: int = 0
     """Replies rendered as reply + eos_token because the template broke the prefix property."""
+    unfinished_replies: int = 0
+    """Replies cut by the sampler's token budget, tokenized without an end-of-turn token."""
 
 
-def response_text(tokenizer: Any, prompt: list[Message], prompt_text: str, reply: str) -> tuple[str, bool]:
-    """The templated assistant turn for ``reply`` (up to its end-of-turn token); True if it fell back."""
+def response_text(tokenizer: Any, prompt: list[Message], prompt_text: str, reply: str,
+                  ends_turn: bool = True) -> tuple[str, bool]:
+    """The templated assistant turn for ``reply``, up to its end-of-turn token, or up to the reply's last
+    character when ``ends_turn`` is False; True if it fell back to the bare reply (+ eos_token)."""
     full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": reply}], tokenize=False)
     if full.startswith(prompt_text):
         suffix = full[len(prompt_text):].rstrip()
-        if suffix:
+        if suffix and ends_turn:
             return suffix, False
-    return reply + (tokenizer.eos_token or ""), True
+        for text in (reply, reply.strip()):
+            end = suffix.rfind(text) if text else -1
+            if end >= 0:
+                return suffix[:end + len(text)], False
+    return reply + ((tokenizer.eos_token or "") if ends_turn else ""), True
 
 
 def _batch_ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -78,11 +89,12 @@ def tokenize_pairs(
         prompt_ids[i] = ids
     chosen, rejected = [], []
     for pair, prompt, text in zip(pairs, prompts, texts):
-        for reply, out in ((pair.chosen, chosen), (pair.rejected, rejected)):
-            suffix, fallback = response_text(tokenizer, prompt, text, reply)
+        for reply, unfinished, out in ((pair.chosen, pair.chosen_unfinished, chosen),
+                                       (pair.rejected, pair.rejected_unfinished, rejected)):
+            suffix, fallback = response_text(tokenizer, prompt, text, reply, ends_turn=not unfinished)
             out.append(suffix)
-            if fallback:
-                stats.template_fallbacks += 1
+            stats.template_fallbacks += fallback
+            stats.unfinished_replies += unfinished
     if stats.template_fallbacks:
         warnings.warn(f"{stats.template_fallbacks} replies: the chat template of {tokenizer.name_or_path!r} does "
                       "not render prompt+reply as a prefix extension; used reply + eos_token instead")

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Protocol, Sequence
 
+from nemo_drift.config.generation import GenerationConfig
 from nemo_drift.data.records import DsatExample, Message, PreferencePair, SatExample
 from nemo_drift.generation.records import keep_sample
 from nemo_drift.methods.reward import RewardFn
@@ -49,10 +50,11 @@ class SampleLike(Protocol):
 
 @dataclass
 class SamplePolicy:
-    """What to do with flagged samples (mirrors `generation.on_empty` / `generation.on_truncated`)."""
+    """What to do with flagged samples: `generation.on_empty` / `generation.on_truncated`, with their
+    defaults."""
 
-    on_empty: str = "drop"
-    on_truncated: str = "drop"
+    on_empty: str = GenerationConfig.on_empty
+    on_truncated: str = GenerationConfig.on_truncated
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,20 +97,34 @@ class PairBuildResult:
             return None
         return kept[0]
 
-    def add(self, example: DsatExample | SatExample, chosen: str, rejected: str, origin: str,
-            meta: dict[str, Any]) -> None:
+    def add(self, example: DsatExample | SatExample, chosen: str | SampleLike, rejected: str | SampleLike,
+            origin: str, meta: dict[str, Any]) -> None:
         """The pair (example's context, chosen, rejected), or a `chosen_equals_rejected` skip when the two
-        replies are the same text (such a pair has no gradient and only dilutes the batch)."""
-        if chosen.strip() == rejected.strip():
+        replies are the same text (such a pair has no gradient and only dilutes the batch). A side given
+        as a sample carries its `truncated` flag into the pair (`PreferencePair.chosen_unfinished`)."""
+        chosen_text, rejected_text = _text(chosen), _text(rejected)
+        if chosen_text.strip() == rejected_text.strip():
             self.skip(example.id, "chosen_equals_rejected")
             return
-        self.pairs.append(PreferencePair(id=example.id, prompt=list(example.context), chosen=chosen,
-                                         rejected=rejected, origin=origin, meta=meta))
+        self.pairs.append(PreferencePair(id=example.id, prompt=list(example.context), chosen=chosen_text,
+                                         rejected=rejected_text, origin=origin, meta=meta,
+                                         chosen_unfinished=_unfinished(chosen),
+                                         rejected_unfinished=_unfinished(rejected)))
 
     def counts(self) -> dict[str, Any]:
-        """Pairs built and skipped, with skips by reason (for metrics and the manifest)."""
+        """Pairs built and skipped, with skips by reason, and pairs holding a sample cut by
+        `generation.max_tokens` (kept under `generation.on_truncated=keep`), for metrics and the manifest."""
         return {"pairs": len(self.pairs), "skipped": len(self.skipped),
-                "skipped_by_reason": dict(Counter(reason for _, reason in self.skipped))}
+                "skipped_by_reason": dict(Counter(reason for _, reason in self.skipped)),
+                "unfinished_kept": sum(p.chosen_unfinished or p.rejected_unfinished for p in self.pairs)}
+
+
+def _text(side: str | SampleLike) -> str:
+    return side if isinstance(side, str) else side.text
+
+
+def _unfinished(side: str | SampleLike) -> bool:
+    return not isinstance(side, str) and bool(side.truncated)
 
 
 def usable_samples(samples: Sequence[SampleLike], policy: SamplePolicy) -> tuple[list[SampleLike], str | None]:

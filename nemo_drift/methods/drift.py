@@ -37,6 +37,6 @@ class Drift(Method):
         for need in self.sampling_needs(inputs):
             sample = result.first_usable(need, samples_by_prompt_id, inputs.policy)
             if sample is not None:
-                result.add(need.example, chosen=sample.text, rejected=need.example.rejected, origin="drift",
+                result.add(need.example, chosen=sample, rejected=need.example.rejected, origin="drift",
                            meta={"prompt_kind": need.kind, "sample_index": sample.sample_index})
         return result

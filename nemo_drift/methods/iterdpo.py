@@ -63,7 +63,7 @@ class IterDpo(Method):
                 if reason_g or reason_u:
                     result.skip(ex.id, reason_g or reason_u)
                     continue
-                chosen, rejected, meta = guided[0].text, unguided[0].text, {"ranking": "guided_over_unguided"}
+                chosen, rejected, meta = guided[0], unguided[0], {"ranking": "guided_over_unguided"}
             else:
                 if reward is None:
                     raise ValueError("method.reward_model: IterDPO without a guided prompt (method.guided=false, "
@@ -73,8 +73,8 @@ class IterDpo(Method):
                 if reason or len(kept) < 2:
                     result.skip(ex.id, reason or "fewer_than_two_samples")
                     continue
-                a, b = kept[0].text, kept[1].text
-                score_a, score_b = reward(list(ex.context), [a, b])
+                a, b = kept[0], kept[1]
+                score_a, score_b = reward(list(ex.context), [a.text, b.text])
                 chosen, rejected = (a, b) if score_a >= score_b else (b, a)
                 meta = {"ranking": "reward_model", "rewards": sorted([score_a, score_b], reverse=True)}
             result.add(ex, chosen, rejected, origin="iterdpo", meta=meta)

@@ -11,7 +11,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 from nemo_drift.methods.base import MethodInputs, PairBuildResult, SampleLike, SamplingNeed
 
-COMMON_SETTINGS = ("name", "iterations", "warm_start", "warm_start_epochs", "max_examples", "subset_seed")
+COMMON_SETTINGS = ("name", "iterations", "warm_start", "warm_start_epochs", "warm_start_seeds", "max_examples",
+                   "subset_seed")
 """`method.*` settings the controller applies to every method; the others only mean something to the
 methods that list them in `Method.honours`."""
 

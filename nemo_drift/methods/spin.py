@@ -27,6 +27,6 @@ class Spin(Method):
         for need in self.sampling_needs(inputs):
             sample = result.first_usable(need, samples_by_prompt_id, inputs.policy)
             if sample is not None:
-                result.add(need.example, chosen=need.example.reply, rejected=sample.text, origin="spin",
+                result.add(need.example, chosen=need.example.reply, rejected=sample, origin="spin",
                            meta={"sample_index": sample.sample_index})
         return result

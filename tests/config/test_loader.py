@@ -65,7 +65,11 @@ def test_saved_config_round_trips(tmp_path):
 def test_sequence_lengths_agree_across_groups():
     with pytest.raises(ConfigError, match=r"data.max_length: 512 exceeds model.seq_length 64.*data.max_length <= 64"):
         load_config(["model.seq_length=64"])
-    assert load_config(["model.seq_length=64", "data.max_length=64", "data.max_prompt_length=32"]).model.seq_length == 64
+    small = ["model.seq_length=64", "data.max_length=64", "data.max_prompt_length=32"]
+    with pytest.raises(ConfigError, match=r"generation.max_tokens: 128 leaves no room for a sampling prompt"):
+        load_config(small)
+    assert load_config([*small, "generation.max_tokens=48"]).sampling_prompt_tokens() == 16
+    assert load_config([*small, "generation.max_prompt_tokens=40"]).sampling_prompt_tokens() == 40
 
 
 def test_a_missing_required_setting_is_one_line():

@@ -50,7 +50,9 @@ def test_dsat_then_sat_is_a_seed_pair():
     assert seed.prompt == [{"role": "user", "content": "q"}]
     assert (seed.chosen, seed.rejected) == ("revised", "bad")
     assert [s.reply for s in out.sat] == ["revised"] and [d.rejected for d in out.dsat] == ["bad"]
-    assert not _ok(extract_conversation(conv, "heldout")).seeds  # held-out never reaches warm start
+    assert seed.split == "train"
+    (heldout_seed,) = _ok(extract_conversation(conv, "heldout")).seeds  # the warm start decides (all 491 in the paper)
+    assert heldout_seed.split == "heldout"
 
 
 def test_sat_catalogue():

@@ -38,7 +38,7 @@ def _generation_prompt(tok: Any) -> str:
 
 def test_guided_prompt_is_the_chat_template_ending_with_generation_prompt(any_tok):
     example = _example(context_turns=2)
-    text = render_guided(any_tok, example, INSTRUCTION)
+    text = render_guided(any_tok, example, INSTRUCTION).text
     expected = [*example.context, {"role": "assistant", "content": example.rejected},
                 {"role": "user", "content": example.feedback + "\n\n" + INSTRUCTION}]
     assert text == any_tok.apply_chat_template(expected, tokenize=False, add_generation_prompt=True)
@@ -48,17 +48,17 @@ def test_guided_prompt_is_the_chat_template_ending_with_generation_prompt(any_to
 
 
 def test_guided_without_feedback_and_unguided(smollm2_tok):
-    text = render_guided(smollm2_tok, _example(feedback=""), "Please improve your answer.")
+    text = render_guided(smollm2_tok, _example(feedback=""), "Please improve your answer.").text
     assert text.endswith("<|im_start|>user\nPlease improve your answer.<|im_end|>\n<|im_start|>assistant\n")
     context = _example(context_turns=2).context
-    assert render_unguided(smollm2_tok, context) == smollm2_tok.apply_chat_template(
+    assert render_unguided(smollm2_tok, context).text == smollm2_tok.apply_chat_template(
         context, tokenize=False, add_generation_prompt=True)
 
 
 def test_guided_messages_alternate_so_strict_templates_accept_them(smollm2_tok):
     strict = copy.deepcopy(smollm2_tok)
     strict.chat_template = STRICT_TEMPLATE
-    text = render_guided(strict, _example(context_turns=3), INSTRUCTION)
+    text = render_guided(strict, _example(context_turns=3), INSTRUCTION).text
     assert text.endswith(INSTRUCTION + "<end_of_turn>\n<start_of_turn>model\n")
     messages, _ = guided_messages(_example(context_turns=3), INSTRUCTION)
     example_feedback = _example().feedback  # the instruction as its own user turn would break alternation:
@@ -70,9 +70,10 @@ def test_guided_messages_alternate_so_strict_templates_accept_them(smollm2_tok):
 def test_overlength_drops_oldest_turns_and_keeps_the_dsat_turns(any_tok):
     example = _example(context_turns=12)
     budget = 150
-    assert count_tokens(any_tok, render_guided(any_tok, example, INSTRUCTION)) > budget
-    text = render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget)
-    assert count_tokens(any_tok, text) <= budget
+    assert count_tokens(any_tok, render_guided(any_tok, example, INSTRUCTION).text) > budget
+    text, cut = render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget)
+    assert cut and count_tokens(any_tok, text) <= budget
+    assert not render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=10_000).cut
     assert "Earlier question 0?" not in text and "Earlier question 10?" in text  # oldest turns went first
     messages, _ = guided_messages(example, INSTRUCTION)
     tail = any_tok.apply_chat_template(messages[-3:], tokenize=False, add_generation_prompt=True)
@@ -85,9 +86,9 @@ def test_overlength_cuts_from_the_left_but_never_the_instruction(any_tok):
     budget = 160
     end = "Canberra, please.\n\n" + INSTRUCTION + "<|im_end|>\n" + _generation_prompt(any_tok)
     for policy in ("drop_turns_then_truncate", "truncate"):
-        text = render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget, overlength=policy)
+        text = render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget, overlength=policy).text
         assert count_tokens(any_tok, text) <= budget and text.endswith(end), policy
-    with pytest.raises(PromptTooLong, match="data.max_prompt_length=160"):
-        render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget, overlength="skip")
+    with pytest.raises(PromptTooLong, match="generation.max_prompt_tokens=160"):
+        render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget, overlength="skip").text
     with pytest.raises(PromptTooLong):  # the instruction alone is longer than the budget: refuse, don't cut it
-        render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=10)
+        render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=10).text

@@ -65,3 +65,16 @@ def test_template_breaking_the_prefix_property_falls_back_loudly(smollm2_tok):
     with pytest.warns(UserWarning, match="prefix"):
         (tp,), stats = tokenize_pairs(odd, [_pair()], max_length=256, max_prompt_length=128)
     assert stats.template_fallbacks == 2 and odd.decode(tp.chosen_ids) == "15% of 80 is 12.<|im_end|>"
+
+
+def test_a_reply_cut_by_the_sampler_trains_without_an_end_of_turn_token(any_tok):
+    cut = "15% of 80 is twelve because ten percent is eight and"
+    pair = _pair(chosen=cut)
+    pair.chosen_unfinished = True
+    (tp,), stats = tokenize_pairs(any_tok, [pair], max_length=256, max_prompt_length=128)
+    im_end = any_tok.convert_tokens_to_ids("<|im_end|>")
+    assert im_end not in tp.chosen_ids and tp.rejected_ids[-1] == im_end
+    assert any_tok.decode(tp.prompt_ids + tp.chosen_ids).endswith(cut)
+    assert stats.unfinished_replies == 1 and stats.template_fallbacks == 0
+    (finished,), _ = tokenize_pairs(any_tok, [_pair(chosen=cut)], max_length=256, max_prompt_length=128)
+    assert finished.chosen_ids == [*tp.chosen_ids, im_end]  # the same reply, finished: only the end-of-turn differs

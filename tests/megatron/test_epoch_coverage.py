@@ -15,7 +15,7 @@ import pytest
 
 from nemo_drift.config.trainer import TrainerConfig
 from nemo_drift.megatron.schedule import job_steps, steps_per_epoch
-from nemo_drift.megatron.trainer import epoch_order, rank_microbatch_indices, step_plan
+from nemo_drift.megatron.data_order import epoch_order, rank_microbatch_indices, step_plan
 
 LR = 1e-4  # dpo_worker.BASE
 
@@ -151,3 +151,15 @@ def test_resume_inside_an_epoch_with_a_partial_step(reports) -> None:
     assert resumed["losses"] == pytest.approx(base["losses"][3:], abs=1e-6)
     assert resumed["grad_norms"] == pytest.approx(base["grad_norms"][3:], rel=1e-6)
     assert resumed["lrs"] == pytest.approx(base["lrs"][3:], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_reference_pass_with_an_uneven_share_per_rank(reports) -> None:
+    # DP 2, 5 pairs, micro 2: rank 0 makes two pipeline passes and rank 1 one; the gather happens once per job,
+    # so neither waits for a collective the other never calls, and both hold every pair's values
+    one = reports["dp1"][0]["reference5"]
+    assert sorted(one) == [f"p{i}" for i in range(5)]
+    for rank in reports["dp2"]:
+        assert sorted(rank["reference5"]) == sorted(one)
+        for pair_id, values in one.items():
+            assert rank["reference5"][pair_id] == pytest.approx(values, abs=1e-5)

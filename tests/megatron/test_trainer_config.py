@@ -12,7 +12,7 @@ from nemo_drift.data.records import TokenizedPair
 from nemo_drift.megatron.reference import (RefLogps, read_ref_logps, read_tokenized_pairs, ref_logps_path,
                                            write_ref_logps, write_tokenized_pairs)
 from nemo_drift.megatron.train_entry import run_training, split_job_args
-from nemo_drift.megatron.trainer import epoch_order, rank_microbatch_indices
+from nemo_drift.megatron.data_order import epoch_order, rank_microbatch_indices
 
 
 @pytest.fixture

@@ -84,3 +84,12 @@ def test_entry_point_from_hf_then_from_megatron_checkpoint(variants) -> None:
     assert entry["ref2"] != pytest.approx(entry["ref1"], abs=1e-3)
     assert entry["ref2_model"].endswith("entry1")
     assert entry["losses2"][0] == pytest.approx(LN2, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_base_reference_is_the_same_model_in_both_reference_modes(variants) -> None:
+    # A job that starts from a trained checkpoint with reference_model=base compares against the run's starting
+    # model (model.hf_path) whether the reference is precomputed or in the loop; policy != reference, so not ln 2.
+    losses = variants["entry"]["base_reference_losses"]
+    assert losses["in_loop"] == pytest.approx(losses["precomputed"], abs=1e-6)
+    assert abs(losses["precomputed"][0] - LN2) > 1e-4

@@ -42,18 +42,27 @@ def test_drift_unguided_and_ultrafeedback_sample_from_the_context():
     assert [n.kind for n in DRIFT.sampling_needs(inputs([dsat("u", feedback="")], guided=True))] == ["unguided"]
 
 
-def test_drift_skips_flagged_samples_with_reasons_and_keeps_them_when_asked():
+def test_drift_keeps_cut_samples_by_default_and_drops_them_when_asked():
     records = [dsat("a"), dsat("b"), dsat("c"), dsat("d")]
     samples = {"a:guided": [S("a:guided", 0, "", empty=True)],
                "b:guided": [S("b:guided", 0, "cut off mid", truncated=True)],
                "c:guided": [S("c:guided", 0, "Rain rain rain.")]}
-    result = DRIFT.build_pairs(inputs(records), samples)
-    assert result.pairs == []
-    assert result.skipped == [("a", "empty_sample"), ("b", "truncated_sample"), ("c", "chosen_equals_rejected"),
-                              ("d", "no_sample")]
-    assert result.counts()["skipped_by_reason"]["no_sample"] == 1
-    kept = DRIFT.build_pairs(inputs(records, policy=SamplePolicy(on_truncated="keep")), samples)
-    assert [p.id for p in kept.pairs] == ["b"]
+    kept = DRIFT.build_pairs(inputs(records), samples)  # the paper's code keeps every sample
+    (pair,) = kept.pairs
+    assert (pair.id, pair.chosen, pair.chosen_unfinished, pair.rejected_unfinished) == ("b", "cut off mid", True, False)
+    assert kept.skipped == [("a", "empty_sample"), ("c", "chosen_equals_rejected"), ("d", "no_sample")]
+    assert kept.counts()["unfinished_kept"] == 1
+    dropped = DRIFT.build_pairs(inputs(records, policy=SamplePolicy(on_truncated="drop")), samples)
+    assert dropped.pairs == []
+    assert dropped.skipped == [("a", "empty_sample"), ("b", "truncated_sample"), ("c", "chosen_equals_rejected"),
+                               ("d", "no_sample")]
+    assert dropped.counts()["skipped_by_reason"]["no_sample"] == 1 and dropped.counts()["unfinished_kept"] == 0
+
+
+def test_spin_marks_a_cut_sample_on_the_rejected_side():
+    sat = [SatExample("s", CTX, "Soft rain falls", "train", PROV)]
+    (pair,) = SPIN.build_pairs(inputs(sat=sat), {"s:unguided": [S("s:unguided", 0, "policy te", truncated=True)]}).pairs
+    assert (pair.chosen_unfinished, pair.rejected_unfinished) == (False, True)
 
 
 def test_drift_takes_the_first_usable_sample_in_index_order():

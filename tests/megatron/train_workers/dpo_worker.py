@@ -91,9 +91,13 @@ def entry_point_runs(model_path: str, out: Path) -> dict:
     ref1 = read_ref_logps(ref_logps_path(pairs_path))["p0"]
     second = run_training(pairs_path, out / "entry1", out / "entry2", model_cfg, TrainerConfig(**BASE, max_steps=1))
     ref2 = read_ref_logps(ref_logps_path(pairs_path))["p0"]
+    base = {mode: run_training(pairs_path, out / "entry1", out / f"base_{mode}", model_cfg,
+                               TrainerConfig(**BASE, max_steps=1, reference=mode, reference_model="base")).losses
+            for mode in ("precomputed", "in_loop")}
     return {"losses1": first.losses, "losses2": second.losses, "ref1": ref1.ref_chosen_logp,
             "ref2": ref2.ref_chosen_logp, "ref2_model": ref2.reference_model,
-            "checkpoint1": str(first.checkpoint_dir), "metrics1": len(read_metrics(out / "entry1"))}
+            "checkpoint1": str(first.checkpoint_dir), "metrics1": len(read_metrics(out / "entry1")),
+            "base_reference_losses": base}
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ N = 1 or 2, TP = 1, PP = pp (default 1), DP = N / PP. Runs (tiny-qwen2, RMSprop 
     seven 7 pairs, micro 2, 1 epoch: a last step of 3 pairs (DP 2: 2 on rank 0, 1 on rank 1)
     five  5 pairs, micro 1, 1 epoch: a last step of 1 pair (DP 2: rank 1 runs a zero-weight micro-batch)
     resume (N = 1 only): "six" stopped after step 3, then resumed from its checkpoint
+    reference5 (PP 1): the job's reference pass over 5 pairs at micro 2 (DP 2: 2 passes on rank 0, 1 on rank 1)
 At PP 2 only "seven" runs (its last step: 3 micro-batches of 1 pair after full steps of 2 x 2).
 Every rank reports, per run, the pair ids its loss function saw at each step (TrainResult.pair_ids)
 and the step metrics.
@@ -46,6 +47,19 @@ def run(model_path: str, out: Path, pp: int, num_pairs: int, stop_after: int | N
             "pairs": [m["pairs"] for m in result.metrics]}
 
 
+def reference_pass(model_path: str, out: Path) -> dict:
+    """The job's reference pass (train_entry.reference_logps) over 5 pairs at micro-batch 2: at DP 2, rank 0
+    holds 3 pairs (a full micro-batch, then the remainder: two pipeline passes) and rank 1 holds 2 (one)."""
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.megatron.train_entry import reference_logps
+
+    out.mkdir(parents=True, exist_ok=True)
+    chunks = build(model_path, 1, 1, training=False)
+    values = reference_logps(chunks, make_pairs(5), out / "pairs.jsonl", TrainerConfig(**{**BASE, "micro_batch_size": 2}),
+                             SEQ, 0, "tiny-qwen2", path=out / "ref_logps.jsonl")
+    return {pair_id: [v.ref_chosen_logp, v.ref_rejected_logp] for pair_id, v in sorted(values.items())}
+
+
 def main() -> None:
     from nemo_drift.runtime.distributed import init_distributed
 
@@ -54,6 +68,8 @@ def main() -> None:
     init_distributed(1, pp, 1, seed=7)
     names = ["seven"] if pp > 1 else list(RUNS)
     results = {name: run(model_path, out / name, pp, **RUNS[name]) for name in names}
+    if pp == 1:
+        results["reference5"] = reference_pass(model_path, out / "reference5")
     if torch.distributed.get_world_size() == 1:
         results["interrupted"] = run(model_path, out / "resume", pp, stop_after=3, save_every_steps=3, **RUNS["six"])
         results["resumed"] = run(model_path, out / "resume", pp, save_every_steps=3, **RUNS["six"])
