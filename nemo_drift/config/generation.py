@@ -84,7 +84,8 @@ class GenerationConfig:
     writing) from the pairs."""
 
     dtype: str = setting("auto", invalidates=("generate", "parity"))
-    """vLLM weight dtype: "auto" = the checkpoint's (fp32 SmolLM2 on CPU, bf16 on GPU presets)."""
+    """vLLM compute dtype: "auto" = the dtype the policy trains in (`ModelConfig.vllm_dtype`: fp32 on CPU,
+    bf16 on GPU), never vLLM's own "auto", which samples an fp32 checkpoint in bf16 on CPU."""
 
     def resolved_enforce_eager(self, on_gpu: bool) -> bool:
         """The eager flag that will be used on this device."""

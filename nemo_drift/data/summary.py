@@ -65,7 +65,10 @@ class PrepareSummary:
 
     def paper_comparison(self) -> dict[str, dict[str, int]]:
         """`PAPER_COUNTS` field -> {ours, paper, difference (ours - paper)} when every input was read as
-        WildFeedback's sat_dsat_annotation format (the file the paper counts); empty for any other input."""
+        WildFeedback's sat_dsat_annotation format (the file the paper counts); empty for any other input,
+        and for the excerpts shipped as `sample:` files (50 conversations: no reproduction to check)."""
+        if self.source.startswith("sample:"):
+            return {}
         if not self.formats or set(self.formats.values()) != {ANNOTATION_FORMAT}:
             return {}
         return {key: {"ours": getattr(self, key), "paper": paper, "difference": getattr(self, key) - paper}

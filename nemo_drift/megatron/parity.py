@@ -155,14 +155,6 @@ def default_requests(model_dir: Path, count: int = 4) -> list[SampleRequest]:
         for i, text in enumerate(PARITY_PROMPTS[:count])]
 
 
-def vllm_dtype(model_cfg: ModelConfig, on_gpu: bool) -> str:
-    """The dtype vLLM must compute in to match Megatron's (`model.precision`; "auto" = bf16 on GPU, fp32
-    on CPU, as the Megatron job resolves it). With dtype="auto" vLLM on CPU downcasts an fp32 checkpoint
-    to bf16 (log: "Downcasting torch.float32 to torch.bfloat16"), a 1.06 error on SmolLM2."""
-    fp32 = model_cfg.precision == "fp32" or (model_cfg.precision == "auto" and not on_gpu)
-    return "float32" if fp32 else "bfloat16"
-
-
 def sample_for_parity(model_dir: str | Path, samples_dir: str | Path, model_cfg: ModelConfig,
                       gen_cfg: Optional[GenerationConfig] = None, requests: Optional[Sequence[SampleRequest]] = None,
                       max_tokens: int = 16, launcher: Optional[Launcher] = None, *, on_gpu: bool) -> Path:
@@ -176,7 +168,7 @@ def sample_for_parity(model_dir: str | Path, samples_dir: str | Path, model_cfg:
     model_dir = Path(model_dir)
     base = gen_cfg or GenerationConfig()
     cfg = GenerationConfig(**{**asdict(base), "n": 1, "max_tokens": max_tokens, "replicas": 1,
-                              "prompts_per_shard": 64, "dtype": vllm_dtype(model_cfg, on_gpu)})
+                              "prompts_per_shard": 64, "dtype": model_cfg.vllm_dtype(on_gpu)})
     reqs = list(requests) if requests is not None else default_requests(model_dir)
     return generate(reqs, model_dir, Path(samples_dir), cfg, launcher=launcher, prompt_logprobs=True).samples_path
 

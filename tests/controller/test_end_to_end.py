@@ -79,6 +79,8 @@ def test_run_writes_what_a_user_needs(finished_run):
         for stage in ("generate", "pairs", "reference", "train", "export"):
             manifest = json.loads((run_dir / f"iter_{k}" / stage / "manifest.json").read_text())
             assert manifest["stage"] == stage and manifest["iteration"] == k
+        settings = json.loads((run_dir / f"iter_{k}/generate/settings.json").read_text())
+        assert settings["generation"]["dtype"] == "float32"  # what the policy trains in on CPU, not vLLM's bf16
         samples = [json.loads(line) for line in (run_dir / f"iter_{k}/generate/samples.jsonl").read_text().splitlines()]
         assert len(samples) == 8
         pairs = (run_dir / f"iter_{k}/pairs/pairs.jsonl").read_text().splitlines()

@@ -64,8 +64,12 @@ def test_difference_is_ours_minus_paper(annotation_file: Path, tmp_path: Path, m
     assert "seed pairs   ours 12  paper 20  difference -8 (-40.0%)" in table
 
 
-@pytest.mark.parametrize("name", ["chat_logs.jsonl", "wildfeedback_pairs.json", "drift.jsonl"])
-def test_other_formats_get_no_comparison(name: str, samples: Path, tmp_path: Path):
+@pytest.mark.parametrize("name", ["chat_logs.jsonl", "wildfeedback_pairs.json", "drift.jsonl", "annotation"])
+def test_other_formats_and_the_shipped_excerpt_get_no_comparison(name: str, samples: Path, tmp_path: Path):
+    if name == "annotation":  # the format the paper counts, but a 50-conversation excerpt of it
+        shutil.copy(samples / "wildfeedback_sat_dsat.json", tmp_path / "excerpt.json")
+        assert prepare(DataConfig(source=str(tmp_path / "excerpt.json")), tmp_path / "copy").paper_comparison()
+        name = "wildfeedback_sat_dsat.json"
     summary = prepare(DataConfig(source=f"sample:{name}"), tmp_path)
     assert summary.paper_comparison() == {}
     assert "paper " not in summary.format_table()

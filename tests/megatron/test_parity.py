@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nemo_drift.config.model import ModelConfig
-from nemo_drift.megatron.parity import parity_metrics, vllm_dtype
+from nemo_drift.megatron.parity import parity_metrics
 from tests.generation.smollm2_export import smollm2_roundtrip
 
 
@@ -31,10 +31,10 @@ def test_metrics_hand_worked():
 
 def test_vllm_dtype_follows_megatron_precision():
     """The controller decides vLLM's dtype from the config alone (no torch): "auto" is fp32 on CPU."""
-    assert vllm_dtype(ModelConfig(precision="auto"), on_gpu=False) == "float32"
-    assert vllm_dtype(ModelConfig(precision="auto"), on_gpu=True) == "bfloat16"
-    assert vllm_dtype(ModelConfig(precision="fp32"), on_gpu=True) == "float32"
-    assert vllm_dtype(ModelConfig(precision="bf16"), on_gpu=False) == "bfloat16"
+    assert ModelConfig(precision="auto").vllm_dtype(on_gpu=False) == "float32"
+    assert ModelConfig(precision="auto").vllm_dtype(on_gpu=True) == "bfloat16"
+    assert ModelConfig(precision="fp32").vllm_dtype(on_gpu=True) == "float32"
+    assert ModelConfig(precision="bf16").vllm_dtype(on_gpu=False) == "bfloat16"
 
 
 @pytest.fixture(scope="module")
