@@ -30,6 +30,8 @@ class Command:
     usage: str
     groups: tuple[str, ...]
     run: Callable[[list[str]], int]
+    own_help: bool = False
+    """The command parses its own arguments, `--help` included (it reads no config settings)."""
 
 
 def _prepare(overrides: list[str]) -> int:
@@ -96,6 +98,12 @@ def _export(args: list[str]) -> int:
     return export_main(args)
 
 
+def _eval(args: list[str]) -> int:
+    from nemo_drift.eval.cli import main as eval_main
+
+    return eval_main(args)
+
+
 def _check_parity(args: list[str]) -> int:
     from nemo_drift.megatron.parity import main as parity_main
 
@@ -123,6 +131,8 @@ COMMANDS: dict[str, Command] = {
     "train": Command("one DPO job: tokenized pairs + checkpoint -> checkpoint (torchrun/srun for several ranks)",
                      "nemo-drift train pairs=TOKENS.jsonl init=HF_OR_CKPT out=DIR [key=value ...]",
                      ("model", "trainer"), _train),
+    "eval": Command("look at what a run did: the held-out learning signal (nemo-drift eval --help)",
+                    "nemo-drift eval SUBCOMMAND ...", (), _eval, own_help=True),
 }
 
 
@@ -178,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"nemo-drift: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    if COMMANDS[name].own_help:
+        return _guard(lambda: COMMANDS[name].run(rest), name, debug)
     if "-h" in rest or "--help" in rest:
         try:
             print(command_help(name))

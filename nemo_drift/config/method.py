@@ -28,9 +28,10 @@ class MethodConfig:
     """Run DPO on the seed DSAT->SAT pairs before iteration 1 (the paper's stage 1)."""
     warm_start_epochs: int = setting(3, invalidates=("train:warm_start",))
     """Epochs of the warm start (paper: 3)."""
-    warm_start_seeds: str = setting("all", invalidates=("pairs:warm_start",))
+    warm_start_seeds: str = setting("all", invalidates=("pairs",))
     """Which seed pairs the warm start trains on: "all" (the paper trains on all 491) or "train" (only those
-    of training-split conversations, so held-out conversations stay unseen by every stage)."""
+    of training-split conversations, so held-out conversations stay unseen by every stage). Every pairs
+    stage depends on it: a held-out reply the warm start trained on leaves the held-out signal."""
     max_examples: Optional[int] = setting(None, invalidates=("generate", "pairs:iterations"))
     """Cap the training records at a seeded random subset of N DSAT examples and, by the same rule, N SAT
     records (`method.subset_seed`; nemo_drift/controller/sampling.py `load_records`): the paper's

@@ -1,5 +1,6 @@
 """The pairs stage: preference pairs (warm start: the seed pairs; later: the method's pairs from the
-samples), written as text and as tokens, with every skipped example counted by reason."""
+samples), written as text and as tokens, with every skipped example counted by reason, and the held-out
+records the training job scores (nemo_drift/controller/heldout.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ from typing import Any
 
 from nemo_drift.controller import sampling, stages
 from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.heldout import write_heldout_tokens
 from nemo_drift.controller.stage_runner import RunError
 from nemo_drift.data.records import SeedPair, read_jsonl
 from nemo_drift.methods.seed import warm_start_pairs
@@ -28,7 +30,7 @@ def warm_start_pairs_stage(ctx: RunContext, tmp: Path) -> dict[str, Any]:
                    "give data with DSAT->SAT revisions, or data.seed_source=<seed pairs file>")
     counts = stages.tokenize_and_write(ctx, pairs, tmp)
     ctx.record(0, pairs=counts["pairs"], skipped=0)
-    return counts
+    return {**counts, **write_heldout_tokens(ctx, tmp)}
 
 
 def method_pairs_stage(ctx: RunContext, tmp: Path, gen_dir: Path, iteration: int) -> dict[str, Any]:
@@ -42,4 +44,4 @@ def method_pairs_stage(ctx: RunContext, tmp: Path, gen_dir: Path, iteration: int
     counts = stages.tokenize_and_write(ctx, result.pairs, tmp)
     skips = result.counts()
     ctx.record(iteration, pairs=counts["pairs"], skipped=skips["skipped"], unfinished=skips["unfinished_kept"])
-    return {**counts, **skips}
+    return {**counts, **skips, **write_heldout_tokens(ctx, tmp)}

@@ -74,8 +74,8 @@ def data_report(ctx: RunContext) -> list[str]:
 
 def summarise(ctx: RunContext) -> str:
     """Summary table + training-dynamics plot + report.md; returns the table."""
-    from nemo_drift.eval.plots import plot_training_dynamics
-    from nemo_drift.eval.summary import TABLE_LEGEND, format_table, iteration_rows
+    from nemo_drift.eval.plots import plot_heldout_trend, plot_training_dynamics
+    from nemo_drift.eval.summary import TABLE_LEGEND, format_table, heldout_lines, iteration_rows
 
     stats: dict[int, dict[str, Any]] = {}
     metrics_path = ctx.run_dir / "metrics.jsonl"  # every stage's figures, also from earlier (resumed) runs
@@ -91,9 +91,14 @@ def summarise(ctx: RunContext) -> str:
     table = format_table(rows)
     log_iterations_to_wandb(ctx, rows)
     plots = plot_training_dynamics(records, ctx.run_dir / "plots")
+    heldout = heldout_lines(rows)
+    heldout_plots = plot_heldout_trend(rows, ctx.run_dir / "plots")
     report = [f"# Run {ctx.cfg.run.name}", "", f"method: {ctx.cfg.method.name}, model: {ctx.cfg.model.hf_path}",
               "", *data_report(ctx), table, "", TABLE_LEGEND, "",
-              *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots)]
+              *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots), "",
+              "## Held-out learning signal", "",
+              *(heldout or ["No held-out record was scored (data.heldout_fraction, or nothing held out)."]), "",
+              *(f"![held-out trend]({p.relative_to(ctx.run_dir)})" for p in heldout_plots)]
     (ctx.run_dir / "report.md").write_text("\n".join(report) + "\n")
     return table
 

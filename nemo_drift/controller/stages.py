@@ -94,9 +94,11 @@ def reference_logps(ctx: RunContext, tmp: Path, policy: Path, tokens: Path) -> d
 def train_policy(ctx: RunContext, tmp: Path, policy: Path, tokens: Path, ref: Path | None, epochs: int,
                  iteration: int) -> dict[str, Any]:
     """One DPO job (epochs over the pairs) from `policy` -> a new Megatron checkpoint + metrics."""
+    from nemo_drift.controller.heldout import record_signal, scoring_args
+
     extra = {"ref": ref} if ref is not None else {}
     launch_megatron_job(ctx, "train", tmp, checkpoint=policy, tokens=tokens, epochs=epochs, iteration=iteration,
-                        **extra)
+                        **extra, **scoring_args(ctx, iteration, tokens.parent, tmp))
     metrics_path = tmp / "metrics.jsonl"
     steps = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
-    return {"steps": len(steps), "last": steps[-1] if steps else {}}
+    return {"steps": len(steps), "last": steps[-1] if steps else {}, "heldout": record_signal(ctx, iteration, tmp)}

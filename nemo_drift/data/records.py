@@ -149,6 +149,25 @@ class TokenizedPair:
 
 
 @dataclass
+class RefLogps:
+    """Summed log-probs of one pair's two replies under one model, and the response token counts they cover:
+    the reference pass writes them (nemo_drift/megatron/reference.py), and so does the held-out scoring of
+    each training job (nemo_drift/eval/heldout.py reads those)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    id: str
+    ref_chosen_logp: float
+    ref_rejected_logp: float
+    chosen_tokens: int
+    rejected_tokens: int
+    reference_model: str = ""
+    """Path of the model that computed them (a stored file from another model is recomputed)."""
+    seq_length: int = 0
+    """model.seq_length they were computed with (truncation changes the log-probs)."""
+
+
+@dataclass
 class Reject:
     """An input row (or group of rows) that produced no record, and why."""
 

@@ -57,3 +57,38 @@ def plot_training_dynamics(records: Sequence[dict[str, Any]], out_dir: Path) -> 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+HELDOUT_SERIES = (("heldout_dsat", "held-out DSAT replies"), ("heldout_sat", "held-out SAT replies"))
+
+
+def plot_heldout_trend(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write `heldout_trend.png`: per iteration, the change of the mean per-token log-prob of held-out DSAT
+    and SAT replies against the base model, with standard-error bars; nothing without held-out figures."""
+    points = {key: [(r["iteration"], r[key], r.get(f"{key}_se") or 0.0) for r in rows if r.get(key) is not None]
+              for key, _ in HELDOUT_SERIES}
+    if not any(points.values()):
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in HELDOUT_SERIES:
+        if points[key]:
+            xs, ys, errs = zip(*points[key])
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("iteration (0 = warm start)")
+    ax.set_ylabel("per-token log-prob, policy - base")
+    ax.set_xticks(sorted({x for series in points.values() for x, _, _ in series}))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Held-out learning signal")
+    fig.tight_layout()
+    path = out_dir / "heldout_trend.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]

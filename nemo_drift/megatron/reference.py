@@ -14,34 +14,16 @@ On-disk formats (`nemo_drift.data.jsonl`: one record per line, `schema_version` 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from nemo_drift.data.jsonl import iter_jsonl_located, read_jsonl, write_jsonl
-from nemo_drift.data.records import TokenizedPair
+from nemo_drift.data.records import RefLogps, TokenizedPair
 from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
-
-
-@dataclass
-class RefLogps:
-    """Reference sequence log-probs of one pair and the response token counts they cover."""
-
-    SCHEMA_VERSION: ClassVar[int] = 1
-
-    id: str
-    ref_chosen_logp: float
-    ref_rejected_logp: float
-    chosen_tokens: int
-    rejected_tokens: int
-    reference_model: str = ""
-    """Path of the model that computed them (a stored file from another model is recomputed)."""
-    seq_length: int = 0
-    """model.seq_length they were computed with (truncation changes the log-probs)."""
 
 
 def ref_logps_path(pairs_path: Path) -> Path:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from nemo_drift.config.model import ModelConfig
 from nemo_drift.config.trainer import TrainerConfig
@@ -133,11 +134,13 @@ def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, t
 
 def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | str, model_cfg: ModelConfig,
                  trainer_cfg: TrainerConfig, resume: bool = True, stop_after_step: Optional[int] = None,
-                 ref_path: Optional[Path] = None) -> TrainResult:
+                 ref_path: Optional[Path] = None, heldout: Optional[HeldOutScoring] = None) -> TrainResult:
     """One DPO job: pairs file + starting weights -> checkpoints and metrics.jsonl in `out_dir`.
 
     `ref_path`: reference log-probs computed by the run's reference stage (used as they are);
-    without it they are read from beside the pairs, or computed there.
+    without it they are read from beside the pairs, or computed there. `heldout`: held-out records
+    scored with the starting weights before the first step and with the trained ones after the last
+    (the same forward-only pass as the reference; nemo_drift/eval/heldout.py reads the scores).
 
     Must run under torchrun/srun for more than one process. Raises ValueError listing every bad
     setting before doing any work.
@@ -156,22 +159,52 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
     pairs = read_tokenized_pairs(pairs_path)
     pad_id, seq = pad_token_id(model_cfg), model_cfg.seq_length
     chunks = build_policy(init_path, model_cfg, for_training=True, trainer_cfg=trainer_cfg)
+    score_heldout = _heldout_scorer(heldout, chunks, trainer_cfg, seq, pad_id)
+    score_heldout("start", str(init_path.resolve()))
     base = Path(trainer_cfg.base_reference(model_cfg.hf_path))
     if trainer_cfg.reference == "in_loop":
         ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else base
         ref_chunks = build_policy(ref_source, model_cfg, for_training=False)
-        return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
-                     resume=resume, stop_after_step=stop_after_step)
-    if ref_path is not None:
-        ref = read_ref_logps(Path(ref_path), [p.id for p in pairs])
-    elif trainer_cfg.reference_model == "base":
-        ref_model = build_policy(base, model_cfg, for_training=False)
-        ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id, str(base.resolve()))
-        del ref_model
+        result = train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
+                       resume=resume, stop_after_step=stop_after_step)
     else:
-        ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()))
-    return train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_logps=ref,
-                 resume=resume, stop_after_step=stop_after_step)
+        if ref_path is not None:
+            ref = read_ref_logps(Path(ref_path), [p.id for p in pairs])
+        elif trainer_cfg.reference_model == "base":
+            ref_model = build_policy(base, model_cfg, for_training=False)
+            ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id, str(base.resolve()))
+            del ref_model
+        else:
+            ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()))
+        result = train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_logps=ref,
+                       resume=resume, stop_after_step=stop_after_step)
+    if stop_after_step is None:
+        score_heldout("end", f"{out_dir.resolve()}@step{result.last_step}")
+    return result
+
+
+@dataclass(frozen=True)
+class HeldOutScoring:
+    """Where a training job reads the tokenized held-out records and writes their scores."""
+
+    tokens: Path
+    end: Path
+    """Scores with the weights of its last step."""
+    start: Optional[Path] = None
+    """Scores with the weights the job starts from (a resumed job reuses them), when wanted."""
+
+
+def _heldout_scorer(heldout: Optional[HeldOutScoring], chunks: list[Any], trainer_cfg: TrainerConfig, seq_length: int,
+                    pad_id: int) -> Callable[[str, str], None]:
+    """score(when, model_name): the held-out records through the reference pass of `chunks` as they are now,
+    written to `heldout.start` or `heldout.end`; nothing when there is nothing held out."""
+    records = read_tokenized_pairs(heldout.tokens) if heldout is not None else []
+
+    def score(when: str, model_name: str) -> None:
+        path = None if heldout is None else heldout.start if when == "start" else heldout.end
+        if records and path is not None:
+            reference_logps(chunks, records, heldout.tokens, trainer_cfg, seq_length, pad_id, model_name, path=path)
+    return score
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -91,6 +91,15 @@ def test_run_writes_what_a_user_needs(finished_run):
     assert parity["ok"] and parity["mult_prob_error"] < 1.05
     report = (run_dir / "report.md").read_text()
     assert "| iter |" in report and "training_dynamics.png" in report
+    heldout = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "heldout_dsat" in rec:
+            heldout[rec["iteration"]] = rec
+    assert sorted(heldout) == [0, 1, 2] and all(r["heldout_dsat_n"] >= 8 and r["heldout_sat_n"] >= 8
+                                                 for r in heldout.values())
+    assert "- iteration 2: DSAT " in report and "heldout_trend.png" in report
+    assert (run_dir / "iter_0/train/heldout_start.jsonl").exists() and (run_dir / "iter_2/train/heldout_end.jsonl").exists()
 
 
 def test_drift_pairs_reject_the_real_dsat_reply(finished_run):

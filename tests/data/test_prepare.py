@@ -44,8 +44,8 @@ def test_check_catches_counts_that_do_not_add_up():
 def test_main_sample_outputs_and_table(tmp_path: Path):
     summary = prepare(DataConfig(), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*OUTPUT_FILES, "summary.json"])
-    assert (summary.dsat, summary.sat, summary.seed) == (38, 10, 6)
-    assert summary.conversations_read == 50 and summary.conversations_unlabelled == 3
+    assert (summary.dsat, summary.sat, summary.seed) == (38, 40, 6)
+    assert summary.conversations_read == 80 and summary.conversations_unlabelled == 3
     heldout = read_jsonl(tmp_path / "heldout.jsonl", HeldOutPrompt)
     held_dsat = [d for d in read_jsonl(tmp_path / "dsat.jsonl", DsatExample) if d.split == "heldout"]
     assert len(heldout) == summary.heldout_prompts == summary.dsat_heldout + summary.sat_heldout

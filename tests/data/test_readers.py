@@ -14,7 +14,7 @@ from nemo_drift.data.rows import first_value
 
 # sample file -> (format, DSAT, SAT, seed pairs, reject reasons)
 EXPECTED = {
-    "wildfeedback_sat_dsat.json": ("sat_dsat_annotation", 38, 10, 6, {
+    "wildfeedback_sat_dsat.json": ("sat_dsat_annotation", 38, 40, 6, {
         "conflicting_labels", "dsat_on_first_turn", "duplicate_conversation", "empty_reply", "missing_field",
         "non_utf8", "utterance_gap"}),
     "chat_logs.jsonl": ("chat_logs", 7, 3, 1, {
@@ -107,7 +107,7 @@ def test_json_syntax_error_ends_the_file_but_is_accounted(samples: Path, tmp_pat
     broken.write_bytes(text[:cut] + b'"UtterranceId": 0, "Role": oops}' + text[cut:])
     summary = prepare(DataConfig(source=str(broken)), tmp_path / "out")
     assert summary.unreadable_tails == 1 and summary.rejects_by_reason["json_syntax_error"] == 2
-    assert 0 < summary.dsat < 38 and summary.check() == []
+    assert 0 < summary.dsat + summary.sat < 38 + 40 and summary.check() == []  # the rows after the error are lost
 
 
 def test_parquet_input(samples: Path, tmp_path: Path):

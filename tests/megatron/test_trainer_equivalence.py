@@ -93,3 +93,24 @@ def test_base_reference_is_the_same_model_in_both_reference_modes(variants) -> N
     losses = variants["entry"]["base_reference_losses"]
     assert losses["in_loop"] == pytest.approx(losses["precomputed"], abs=1e-6)
     assert abs(losses["precomputed"][0] - LN2) > 1e-4
+
+
+@pytest.mark.slow
+def test_heldout_scores_fall_for_a_rejected_reply_and_match_transformers(variants, tiny_qwen_path) -> None:
+    # every training pair rejects one reply; the same reply under an unseen prompt (a held-out DSAT record)
+    # must lose log-prob, and the job's start scores are the base model's log-probs as transformers computes them
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    held = variants["heldout"]
+    start, end = held["start"], held["end"]
+    assert set(start) == set(end) == {"dsat/h0", "sat/h1"}
+    assert end["dsat/h0"][1] < start["dsat/h0"][1] - 0.1
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_qwen_path), torch_dtype=torch.float32).eval()
+    for record_id, (prompt, reply) in held["records"].items():
+        ids = torch.tensor([prompt + reply])
+        with torch.no_grad():
+            logits = model(ids).logits[0, :-1].float()
+        token_logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:, None])[:, 0]
+        expected = token_logps[len(prompt) - 1:].sum().item()
+        assert abs(start[record_id][1] - expected) / len(reply) < 1e-4, record_id

@@ -5,7 +5,7 @@
 A developer tool, not part of the installed package: the package ships only the files this writes.
 Each sample holds good conversations plus deliberate bad rows (malformed, missing field, empty
 reply, label on the first turn, invalid UTF-8, duplicate) so readers and accounting are exercised.
-The main sample, wildfeedback_sat_dsat.json, yields 38 DSAT, 10 SAT and 6 seed pairs.
+The main sample, wildfeedback_sat_dsat.json, yields 38 DSAT, 40 SAT and 6 seed pairs.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def write_bytes(path: Path, text: str) -> None:
 
 
 def main_sample() -> list[dict]:
-    """sat_dsat_annotation: 28 DSAT + 6 seed + 2 two-DSAT + 4 SAT + 3 unlabelled + 7 bad conversations."""
+    """sat_dsat_annotation: 28 DSAT + 6 seed + 2 two-DSAT + 34 SAT + 3 unlabelled + 7 bad conversations."""
     convs: list[list[dict]] = []
     for k, item in enumerate(ITEMS[:28]):
         convs.append(annotation_rows(dsat_turns(item, warmup=k % 4 if k % 3 == 0 else None, follow_up=k % 5 == 1)))
@@ -81,6 +81,9 @@ def main_sample() -> list[dict]:
         convs.append(annotation_rows(turns))
     for k, item in enumerate(ITEMS[38:41] + ITEMS[:1]):
         convs.append(annotation_rows(sat_turns(item, k + 2)))
+    for k, item in enumerate(ITEMS[1:31]):  # more SAT replies, so the held-out split has enough of them
+        warmup = [("u", WARMUPS[k % 4][0], None), ("a", WARMUPS[k % 4][1], None)] if k % 2 == 0 else []
+        convs.append(annotation_rows(warmup + sat_turns(item, k)))
     for k in range(3):
         convs.append(annotation_rows([("u", WARMUPS[k][0], None), ("a", WARMUPS[k][1], None),
                                       ("u", ITEMS[k + 5].prompt, None), ("a", ITEMS[k + 5].good, None)]))

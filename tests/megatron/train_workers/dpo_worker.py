@@ -100,6 +100,36 @@ def entry_point_runs(model_path: str, out: Path) -> dict:
             "base_reference_losses": base}
 
 
+DISLIKED = [311, 4712, 902, 77, 1500, 2600]
+"""The reply every training pair rejects, and the held-out DSAT reply (under another prompt)."""
+
+
+def heldout_run(model_path: str, out: Path) -> dict:
+    """A job whose pairs all reject DISLIKED, scoring held-out records before and after: a held-out DSAT
+    record with the same reply under an unseen prompt, and a held-out SAT record with an unrelated reply."""
+    from nemo_drift.config.model import ModelConfig
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.data.records import RefLogps, TokenizedPair, read_jsonl, write_jsonl
+    from nemo_drift.megatron.train_entry import HeldOutScoring, run_training
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    ids = lambda k: [rng.randrange(10, 5000) for _ in range(k)]  # noqa: E731
+    pairs = [TokenizedPair(f"p{i}", ids(rng.randint(3, 8)), ids(rng.randint(3, 8)), DISLIKED) for i in range(8)]
+    held = [TokenizedPair("dsat/h0", [17, 940, 3021, 55], DISLIKED, DISLIKED),
+            TokenizedPair("sat/h1", [17, 940, 3021, 56], [64, 128, 256, 512, 1024], [64, 128, 256, 512, 1024])]
+    if torch.distributed.get_rank() == 0:
+        write_jsonl(out / "pairs.jsonl", pairs)
+        write_jsonl(out / "heldout.jsonl", held)
+    torch.distributed.barrier()
+    scoring = HeldOutScoring(out / "heldout.jsonl", end=out / "end.jsonl", start=out / "start.jsonl")
+    run_training(out / "pairs.jsonl", model_path, out / "train", ModelConfig(hf_path=model_path, seq_length=SEQ),
+                 TrainerConfig(**{**BASE, "lr": 1e-3, "epochs": 2}), heldout=scoring)
+    read = lambda path: {r.id: [r.ref_chosen_logp, r.ref_rejected_logp, r.chosen_tokens] for r in read_jsonl(path, RefLogps)}  # noqa: E731
+    return {"start": read(scoring.start), "end": read(scoring.end),
+            "records": {p.id: [p.prompt_ids, p.rejected_ids] for p in held}}
+
+
 def main() -> None:
     from nemo_drift.runtime.distributed import init_distributed
 
@@ -116,6 +146,7 @@ def main() -> None:
         results["interrupted"] = run(model_path, out / "resume", tp, pp, save_every_steps=2, stop_after=2)
         results["resumed"] = run(model_path, out / "resume", tp, pp, save_every_steps=2)
         results["entry"] = entry_point_runs(model_path, out)
+        results["heldout"] = heldout_run(model_path, out / "heldout")
     if torch.distributed.get_rank() == 0:
         report(results)
 

@@ -1,0 +1,67 @@
+"""`nemo-drift eval SUBCOMMAND`: look at what a run did, without training anything.
+
+    nemo-drift eval heldout RUN_DIR     the held-out learning signal per iteration (from the run's metrics)
+
+Each subcommand reads only files a run (or the user) wrote; a missing or malformed one is one line
+naming the file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from nemo_drift.eval.summary import heldout_lines, iteration_rows
+
+
+def read_iteration_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-iteration figures a run recorded in `metrics.jsonl`, one dict per iteration."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a run folder of `nemo-drift run`?)")
+    stats: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not JSON ({err.msg})") from None
+        if rec.get("kind") == "iteration":
+            stats.setdefault(rec["iteration"], {}).update({k: v for k, v in rec.items() if k != "kind"})
+    return iteration_rows(list(stats.values()))
+
+
+def _heldout(args: argparse.Namespace) -> int:
+    lines = heldout_lines(read_iteration_rows(args.run_dir))
+    if not lines:
+        print(f"{args.run_dir}: no held-out record was scored (data.heldout_fraction, or nothing held out)")
+        return 1
+    print("held-out replies, mean per-token log-prob of the policy minus the base model (± standard error):")
+    print("\n".join(lines))
+    return 0
+
+
+SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "heldout": ("the held-out learning signal per iteration of a run",
+                lambda p: p.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)"), _heldout),
+}
+"""name -> (summary, argument setup, function of the parsed arguments returning an exit code)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The `nemo-drift eval` parser, one subparser per subcommand."""
+    top = argparse.ArgumentParser(prog="nemo-drift eval", description=__doc__.splitlines()[0],
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    subs = top.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    for name, (summary, setup, _) in SUBCOMMANDS.items():
+        setup(subs.add_parser(name, help=summary, description=summary))
+    return top
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `nemo-drift eval`: argparse's own exits (--help, a usage error) become return codes."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return SUBCOMMANDS[args.subcommand][2](args)
