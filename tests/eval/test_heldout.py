@@ -78,3 +78,16 @@ def test_the_embedded_default_holds_out_enough_to_mean_something(tmp_path):
                          seeds, trained)
     kinds = [p.id.split("/", 1)[0] for p in held.pairs]
     assert kinds.count("dsat") >= 8 and kinds.count("sat") >= 8
+
+
+def test_trend_plot_opens_with_the_expected_size(tmp_path):
+    from PIL import Image
+
+    from nemo_drift.eval.plots import plot_heldout_trend
+
+    rows = [{"iteration": 0, "heldout_dsat": -0.01, "heldout_dsat_se": 0.002, "heldout_sat": 0.0, "heldout_sat_se": None},
+            {"iteration": 1, "heldout_dsat": -0.03, "heldout_dsat_se": 0.004, "heldout_sat": 0.001}]
+    (path,) = plot_heldout_trend(rows, tmp_path)
+    with Image.open(path) as image:
+        assert image.size == (770, 440)
+    assert plot_heldout_trend([{"iteration": 0, "pairs": 4}], tmp_path / "none") == []
