@@ -11,7 +11,7 @@ setup(
     description="Megatron-based DPO post-training from real user dissatisfaction (DRIFT, SPIN, IterDPO)",
     python_requires=">=3.11",
     packages=find_packages(include=["nemo_drift", "nemo_drift.*"]),
-    package_data={"nemo_drift": ["data/samples/*", "conf/**/*.yaml"]},
+    package_data={"nemo_drift": ["data/samples/*", "eval/samples/*", "conf/**/*.yaml"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.6",

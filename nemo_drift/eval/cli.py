@@ -1,6 +1,8 @@
 """`nemo-drift eval SUBCOMMAND`: look at what a run did, without training anything.
 
     nemo-drift eval heldout RUN_DIR     the held-out learning signal per iteration (from the run's metrics)
+    nemo-drift eval export BENCHMARK MODEL_DIR --prompts FILE [--out FILE] [key=value ...]
+                                        a policy's replies in the file AlpacaEval 2 / WildBench v2 evaluate
 
 Each subcommand reads only files a run (or the user) wrote; a missing or malformed one is one line
 naming the file.
@@ -41,9 +43,36 @@ def _heldout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    from nemo_drift.eval.benchmarks import BENCHMARKS, SAMPLES
+
+    p.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument("model_dir", type=Path, help="a Hugging Face folder, e.g. runs/<name>/iter_2/export/hf")
+    p.add_argument("--prompts", required=True,
+                   help=f"the benchmark's prompts as it publishes them (JSON or JSON lines); five-prompt samples: {SAMPLES}")
+    p.add_argument("--out", type=Path, help="the evaluator's file (default: <benchmark>_<generator>.json here)")
+    p.add_argument("--generator", help="the model's name in the file (default: the model folder's path)")
+    p.add_argument("--max-tokens", type=int, help="replace the benchmark's max_tokens (recorded in the file)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="generation.*, model.*, cluster.* settings")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.eval.export import export_benchmark
+
+    cfg = load_config(args.overrides, groups=("model", "generation", "cluster"))
+    generator = args.generator or str(args.model_dir)
+    out = args.out or Path(f"{args.benchmark}_{Path(generator).name}.json")
+    path = export_benchmark(cfg, args.benchmark, args.model_dir, args.prompts, out, generator,
+                            out.with_name(out.stem + "_samples"), max_tokens=args.max_tokens)
+    print(f"{args.benchmark}: wrote {path}")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "heldout": ("the held-out learning signal per iteration of a run",
                 lambda p: p.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)"), _heldout),
+    "export": ("a policy's replies to a benchmark's prompts, in the file its evaluator reads", _export_args, _export),
 }
 """name -> (summary, argument setup, function of the parsed arguments returning an exit code)."""
 
