@@ -131,7 +131,7 @@ COMMANDS: dict[str, Command] = {
     "train": Command("one DPO job: tokenized pairs + checkpoint -> checkpoint (torchrun/srun for several ranks)",
                      "nemo-drift train pairs=TOKENS.jsonl init=HF_OR_CKPT out=DIR [key=value ...]",
                      ("model", "trainer"), _train),
-    "eval": Command("look at what a run did: held-out signal, benchmark files for AlpacaEval 2 / WildBench v2",
+    "eval": Command("look at what a run did: held-out signal, AlpacaEval 2 / WildBench v2 files, reward win rates",
                     "nemo-drift eval SUBCOMMAND ...", (), _eval, own_help=True),
 }
 

@@ -3,6 +3,8 @@
     nemo-drift eval heldout RUN_DIR     the held-out learning signal per iteration (from the run's metrics)
     nemo-drift eval export BENCHMARK MODEL_DIR --prompts FILE [--out FILE] [key=value ...]
                                         a policy's replies in the file AlpacaEval 2 / WildBench v2 evaluate
+    nemo-drift eval reward BENCHMARK OUTPUTS... --prompts FILE --reward-model DIR --baseline FILE
+                                        mean reward per policy and win rate over the baseline
 
 Each subcommand reads only files a run (or the user) wrote; a missing or malformed one is one line
 naming the file.
@@ -69,10 +71,36 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reward_args(p: argparse.ArgumentParser) -> None:
+    from nemo_drift.eval.benchmarks import BENCHMARKS
+
+    p.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument("outputs", nargs="+", type=Path, help="evaluator files written by `eval export`, one per policy")
+    p.add_argument("--prompts", required=True, help="the prompts the files answer (as given to `eval export`)")
+    p.add_argument("--reward-model", required=True, type=Path,
+                   help="a local one-logit sequence-classification model (e.g. reward-model-deberta-v3-large-v2)")
+    p.add_argument("--baseline", required=True, type=Path, help="the file the others are compared with (the base model's)")
+
+
+def _reward(args: argparse.Namespace) -> int:
+    from nemo_drift.eval.benchmarks import read_prompts
+    from nemo_drift.eval.reward import RewardModel
+    from nemo_drift.eval.reward_judge import format_rows, read_replies, reward_rows
+
+    prompts = read_prompts(args.benchmark, args.prompts)
+    files = list(dict.fromkeys([args.baseline, *args.outputs]))
+    replies = {str(path): read_replies(args.benchmark, path, prompts) for path in files}
+    model = RewardModel(args.reward_model, setting="--reward-model")
+    print(format_rows(reward_rows(model, prompts, replies, str(args.baseline)), str(args.baseline)))
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "heldout": ("the held-out learning signal per iteration of a run",
                 lambda p: p.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)"), _heldout),
     "export": ("a policy's replies to a benchmark's prompts, in the file its evaluator reads", _export_args, _export),
+    "reward": ("mean reward of each policy's benchmark replies and its win rate over a baseline (local reward model)",
+               _reward_args, _reward),
 }
 """name -> (summary, argument setup, function of the parsed arguments returning an exit code)."""
 

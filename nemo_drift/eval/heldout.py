@@ -19,12 +19,11 @@ Plain Python (the controller reads the scores; no torch).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from statistics import fmean, stdev
 from typing import Any, Mapping, Protocol, Sequence
 
 from nemo_drift.data.records import DsatExample, PreferencePair, SatExample, SeedPair
+from nemo_drift.eval.stats import Estimate
 
 HELDOUT_TOKENS = "heldout_tokens.jsonl"
 """The pairs stage's tokenized held-out records, scored by the training job."""
@@ -84,22 +83,6 @@ def _key(context: Sequence[Mapping[str, Any]], reply: str) -> tuple:
 
 def _self_pair(pair_id: str, context: Sequence[Mapping[str, Any]], reply: str) -> PreferencePair:
     return PreferencePair(pair_id, list(context), reply, reply, "heldout")
-
-
-@dataclass
-class Estimate:
-    """A mean over held-out records with its standard error (None with fewer than 2 records)."""
-
-    mean: float | None
-    se: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> "Estimate":
-        if not values:
-            return cls(None, None, 0)
-        se = stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
-        return cls(fmean(values), se, len(values))
 
 
 @dataclass

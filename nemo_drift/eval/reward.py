@@ -13,17 +13,18 @@ from typing import Sequence
 class RewardModel:
     """`reward(prompt_messages, replies) -> [score per reply]`; higher is better."""
 
-    def __init__(self, path: str | Path, max_length: int = 1024, batch_size: int = 8):
+    def __init__(self, path: str | Path, max_length: int = 1024, batch_size: int = 8,
+                 setting: str = "method.reward_model"):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"method.reward_model: {path} is not a local Hugging Face model folder")
+            raise FileNotFoundError(f"{setting}: {path} is not a local Hugging Face model folder")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
         if self.model.config.num_labels != 1:
-            raise ValueError(f"method.reward_model: {path} has {self.model.config.num_labels} outputs; a reward "
+            raise ValueError(f"{setting}: {path} has {self.model.config.num_labels} outputs; a reward "
                              "model has exactly one")
         self.max_length, self.batch_size, self._torch = max_length, batch_size, torch
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from nemo_drift.data.records import DsatExample, Provenance, SatExample, SeedPair
-from nemo_drift.eval.heldout import Estimate, heldout_pairs, heldout_signal
+from nemo_drift.eval.heldout import heldout_pairs, heldout_signal
+from nemo_drift.eval.stats import Estimate
 
 PROV = Provenance("hand.jsonl", "chat_logs", 0, "c")
 CTX = [{"role": "user", "content": "Capital of Australia?"}]

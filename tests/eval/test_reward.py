@@ -12,20 +12,6 @@ from nemo_drift.config.method import MethodConfig
 from nemo_drift.methods import MethodInputs, get_method
 
 
-@pytest.fixture(scope="module")
-def reward_model_path(tmp_path_factory, tiny_qwen_path):
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForSequenceClassification
-
-    path = tmp_path_factory.mktemp("rm")
-    tok = AutoTokenizer.from_pretrained(tiny_qwen_path)
-    cfg = Qwen2Config(vocab_size=151936, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, num_labels=1, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    Qwen2ForSequenceClassification(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
 @pytest.mark.slow
 def test_iterdpo_ultrafeedback_takes_the_higher_reward(reward_model_path):
     reward = RewardModel(reward_model_path)

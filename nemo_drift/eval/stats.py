@@ -1,0 +1,23 @@
+"""Means with their standard errors, for figures computed over a handful to a few thousand records."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import fmean, stdev
+from typing import Sequence
+
+
+@dataclass
+class Estimate:
+    """A mean over records with its standard error (None with fewer than 2 records) and the count."""
+
+    mean: float | None
+    se: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Estimate":
+        if not values:
+            return cls(None, None, 0)
+        se = stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+        return cls(fmean(values), se, len(values))
