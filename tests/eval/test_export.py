@@ -15,23 +15,16 @@ from nemo_drift.eval.export import benchmark_decoding, export_benchmark
 @pytest.mark.slow
 def test_export_keeps_benchmark_order_and_records_its_decoding(tmp_path, smollm2_path, gen_python):
     cfg = load_config([f"generation.python={gen_python}"], groups=("model", "generation", "cluster"))
-    for benchmark, prompts_file in (("wildbench_v2", "wildbench_v2.jsonl"),):
-        prompts = read_prompts(benchmark, SAMPLES / prompts_file)
-        out = tmp_path / f"{benchmark}.json"
-        path = export_benchmark(cfg, benchmark, smollm2_path, str(SAMPLES / prompts_file), out, "smollm2",
-                                tmp_path / f"{benchmark}_samples", max_tokens=8)
-        rows = json.loads(path.read_text())
-        assert check_outputs(benchmark, path, prompts) == []
-        assert len(rows) == len(prompts) == 5 and all(r["generator"] == "smollm2" for r in rows)
-        replies = [r["output"][0] if benchmark == "wildbench_v2" else r["output"] for r in rows]
-        assert all(isinstance(text, str) and text.strip() for text in replies)
-        if benchmark == "wildbench_v2":
-            assert [r["session_id"] for r in rows] == [p.key for p in prompts]
-            assert rows[0]["configs"] == {"engine": "vllm", "repetition_penalty": 1.0, "temperature": 0.0,
-                                          "top_p": 1.0, "max_tokens": 8}
-        else:
-            assert [r["instruction"] for r in rows] == [p.key for p in prompts]
-    settings = json.loads((tmp_path / "wildbench_v2_samples" / "settings.json").read_text())["generation"]
+    prompts = read_prompts("wildbench_v2", SAMPLES / "wildbench_v2.jsonl")
+    path = export_benchmark(cfg, "wildbench_v2", smollm2_path, str(SAMPLES / "wildbench_v2.jsonl"),
+                            tmp_path / "wildbench.json", "smollm2", tmp_path / "samples", max_tokens=8)
+    rows = json.loads(path.read_text())
+    assert check_outputs("wildbench_v2", path, prompts) == []
+    assert [r["session_id"] for r in rows] == [p.key for p in prompts] and len(rows) == 5
+    assert all(r["generator"] == "smollm2" and r["output"][0].strip() for r in rows)
+    assert rows[0]["configs"] == {"engine": "vllm", "repetition_penalty": 1.0, "temperature": 0.0, "top_p": 1.0,
+                                  "max_tokens": 8}
+    settings = json.loads((tmp_path / "samples" / "settings.json").read_text())["generation"]
     assert (settings["temperature"], settings["max_tokens"], settings["dtype"]) == (0.0, 8, "float32")
 
 
