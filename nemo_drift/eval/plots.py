@@ -52,11 +52,7 @@ def plot_training_dynamics(records: Sequence[dict[str, Any]], out_dir: Path) -> 
         ax.set_xlabel("optimizer step (across iterations)")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("DPO training dynamics")
-    fig.tight_layout()
-    path = out_dir / "training_dynamics.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out_dir / "training_dynamics.png")]
 
 
 HELDOUT_SERIES = (("heldout_dsat", "held-out DSAT replies"), ("heldout_sat", "held-out SAT replies"))
@@ -87,8 +83,14 @@ def plot_heldout_trend(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Held-out learning signal")
+    return [_save(fig, out_dir / "heldout_trend.png")]
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write at the report's resolution, and free the figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    path = out_dir / "heldout_trend.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [path]
+    return path
