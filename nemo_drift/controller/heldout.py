@@ -1,6 +1,7 @@
 """The held-out learning signal inside a run: the pairs stages tokenize the held-out records, each training
-job scores them with the weights it starts from and ends with, and the controller turns the scores into
-figures against the base model (nemo_drift/eval/heldout.py) for the summary table and report."""
+job scores them with the weights it ends with (the run's first job also with the base weights it starts
+from), and the controller turns the scores into figures against the base model
+(nemo_drift/eval/heldout.py) for the summary table and report."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,8 @@ def write_heldout_tokens(ctx: RunContext, tmp: Path) -> dict[str, Any]:
 
     data, method = ctx.cfg.data, ctx.cfg.method
     seeds = read_jsonl(ctx.data_dir / "seed_pairs.jsonl", SeedPair)
-    trained = [s for s in seeds if s.id in {p.id for p in warm_start_pairs(seeds, method.warm_start_seeds)}
-               ] if method.warm_start else []
+    trained_ids = {p.id for p in warm_start_pairs(seeds, method.warm_start_seeds)} if method.warm_start else set()
+    trained = [s for s in seeds if s.id in trained_ids]
     held = heldout_pairs(read_jsonl(ctx.data_dir / "dsat.jsonl", DsatExample),
                          read_jsonl(ctx.data_dir / "sat.jsonl", SatExample), seeds, trained)
     tokens, _ = tokenize_pairs(ctx.tokenizer, held.pairs, data.max_length, data.max_prompt_length, data.overlength)

@@ -74,7 +74,8 @@ def test_the_embedded_default_holds_out_enough_to_mean_something(tmp_path):
     cfg = load_config([])
     prepare(cfg.data, tmp_path)
     seeds = read_jsonl(tmp_path / "seed_pairs.jsonl", SeedPair)
-    trained = [s for s in seeds if s.id in {p.id for p in warm_start_pairs(seeds, cfg.method.warm_start_seeds)}]
+    trained_ids = {p.id for p in warm_start_pairs(seeds, cfg.method.warm_start_seeds)}
+    trained = [s for s in seeds if s.id in trained_ids]
     held = heldout_pairs(read_jsonl(tmp_path / "dsat.jsonl", DsatExample), read_jsonl(tmp_path / "sat.jsonl", SatExample),
                          seeds, trained)
     kinds = [p.id.split("/", 1)[0] for p in held.pairs]
