@@ -139,8 +139,9 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
 
     `ref_path`: reference log-probs computed by the run's reference stage (used as they are);
     without it they are read from beside the pairs, or computed there. `heldout`: held-out records
-    scored with the starting weights before the first step and with the trained ones after the last
-    (the same forward-only pass as the reference; nemo_drift/eval/heldout.py reads the scores).
+    scored with the trained weights after the last step, and with the starting weights before the first
+    when `heldout.start` is set (the same forward-only pass as the reference; nemo_drift/eval/heldout.py
+    reads the scores).
 
     Must run under torchrun/srun for more than one process. Raises ValueError listing every bad
     setting before doing any work.
