@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-ALL_GROUPS = ("run", "resume", "model", "data", "method", "trainer", "generation", "cluster")
+ALL_GROUPS = ("run", "resume", "model", "data", "method", "trainer", "generation", "cluster", "eval")
 
 
 @dataclass(frozen=True)

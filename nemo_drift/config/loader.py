@@ -104,11 +104,13 @@ def to_yaml(cfg: DriftConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def load_config_file(path: Path) -> DriftConfig:
-    """A resolved config saved by `nemo-drift run` (the run folder's config.yaml), typed and validated."""
+def load_config_file(path: Path, overrides: Sequence[str] = ()) -> DriftConfig:
+    """A resolved config saved by `nemo-drift run` (the run folder's config.yaml), typed, with plain
+    `key=value` overrides on top (e.g. analysis thresholds for a finished run)."""
     _register_resolvers()
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(DriftConfig), OmegaConf.load(path))
+        merged = OmegaConf.merge(OmegaConf.structured(DriftConfig), OmegaConf.load(path),
+                                 OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         raise ConfigError([f"{getattr(err, 'full_key', '?')}: {err}"], source=str(path)) from err

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from nemo_drift.config.cluster import ClusterConfig
 from nemo_drift.config.data import DataConfig
+from nemo_drift.config.evaluation import EvalConfig
 from nemo_drift.config.generation import GenerationConfig
 from nemo_drift.config.method import MethodConfig
 from nemo_drift.config.model import ModelConfig
@@ -29,6 +30,7 @@ class DriftConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self, world_size: int | None = None, groups: Sequence[str] | None = None,
                  check_capabilities: bool = True) -> list[str]:
@@ -43,7 +45,7 @@ class DriftConfig:
             "run": self.run.validate, "resume": self.resume.validate,
             "model": lambda: self.model.validate(world_size), "data": self.data.validate,
             "method": self.method.validate, "trainer": lambda: self.trainer.validate(dp_size),
-            "generation": self.generation.validate, "cluster": self.cluster.validate,
+            "generation": self.generation.validate, "cluster": self.cluster.validate, "eval": self.eval.validate,
         }
         wanted = set(per_group if groups is None else groups)
         problems = [p for name, check in per_group.items() if name in wanted for p in check()]

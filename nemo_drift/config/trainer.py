@@ -21,6 +21,9 @@ _REFERENCE = ("precomputed", "in_loop")
 _REFERENCE_MODEL = ("iteration_start", "base")
 _WANDB_MODES = ("offline", "online", "disabled")
 
+LENGTH_NORMALIZED_LOSSES = ("ipo",)
+"""Losses defined on mean per-token log-probs whatever `length_normalize` says (TRL averages for IPO too)."""
+
 
 @dataclass
 class TrainerConfig:
@@ -101,6 +104,11 @@ class TrainerConfig:
     """With reference_model="base": a Megatron checkpoint or HF folder to use as the base reference instead
     of the run's starting model (None: `model.hf_path`). Refused with any other reference_model."""
 
+    score_trained_pairs: bool = setting(True, invalidates=())
+    """After the last step, score the job's pairs with the trained weights (one forward-only pass, about a
+    third of an epoch's compute), and with the starting weights too when reference_model="base"; the
+    margin-health figures (docs/margin-health.md) come from these scores. Needs reference="precomputed"."""
+
     log_every: int = setting(1, invalidates=())
     """Log metrics every N optimizer steps."""
 
@@ -159,6 +167,10 @@ class TrainerConfig:
         """Where the "base" reference model is: `reference_path` when set, else `start` (the model the run
         or job started from)."""
         return self.reference_path or start
+
+    def uses_mean_logps(self) -> bool:
+        """Whether the loss compares mean per-token log-probs rather than sums (and so do its margins)."""
+        return self.length_normalize or self.loss in LENGTH_NORMALIZED_LOSSES
 
     def num_microbatches(self, dp_size: int) -> int:
         """Gradient-accumulation steps per optimizer step on each data-parallel rank."""

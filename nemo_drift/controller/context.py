@@ -12,6 +12,15 @@ from nemo_drift.config.schema import DriftConfig
 from nemo_drift.controller.launcher import Launcher
 
 
+REF_LOGPS = "ref_logps.jsonl"
+"""In a reference stage folder: the reference log-probs of the iteration's pairs."""
+
+
+def stage_path(run_dir: Path, iteration: int, stage: str) -> Path:
+    """Where `stage` of `iteration` keeps its output in a run folder (0 = import and warm start)."""
+    return Path(run_dir) / f"iter_{iteration}" / stage
+
+
 @dataclass
 class RunContext:
     """Everything a stage needs besides its own inputs."""
@@ -28,7 +37,7 @@ class RunContext:
         return self.run_dir / "data"
 
     def stage_dir(self, iteration: int, stage: str) -> Path:
-        return self.run_dir / f"iter_{iteration}" / stage
+        return stage_path(self.run_dir, iteration, stage)
 
     def logs_dir(self) -> Path:
         path = self.run_dir / "logs"

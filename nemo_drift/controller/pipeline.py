@@ -13,7 +13,7 @@ from typing import Any
 
 from nemo_drift.config.declare import STAGES
 from nemo_drift.controller import sampling, stages
-from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.context import REF_LOGPS, RunContext
 from nemo_drift.controller.preflight import check_prepared_data
 from nemo_drift.controller.stage_dir import discard
 from nemo_drift.controller.stage_runner import run_stage
@@ -60,7 +60,7 @@ def dpo_round(ctx: RunContext, k: int, policy: Path, pairs_dir: Path, epochs: in
     if ctx.cfg.trainer.reference == "precomputed":
         ref_dir = _stage(ctx, k, "reference", {"policy": policy, "pairs": pairs_dir},
                          lambda tmp: stages.reference_logps(ctx, tmp, policy, tokens))
-        ref_path = ref_dir / "ref_logps.jsonl"
+        ref_path = ref_dir / REF_LOGPS
     inputs = {"policy": policy, "pairs": pairs_dir, **({"reference": ref_path.parent} if ref_path else {})}
     train_dir = _stage(ctx, k, "train", inputs,
                        lambda tmp: stages.train_policy(ctx, tmp, policy, tokens, ref_path, epochs, k))

@@ -75,13 +75,15 @@ def data_report(ctx: RunContext) -> list[str]:
 def summarise(ctx: RunContext) -> str:
     """Summary table + training-dynamics plot + report.md; returns the table."""
     from nemo_drift.eval.plots import plot_heldout_trend, plot_training_dynamics
+    from nemo_drift.eval.run_report import write_report
     from nemo_drift.eval.summary import TABLE_LEGEND, format_table, heldout_lines, iteration_rows
 
     stats: dict[int, dict[str, Any]] = {}
     metrics_path = ctx.run_dir / "metrics.jsonl"  # every stage's figures, also from earlier (resumed) runs
     for line in metrics_path.read_text().splitlines() if metrics_path.is_file() else []:
         rec = json.loads(line)
-        stats.setdefault(rec["iteration"], {}).update({k: v for k, v in rec.items() if k != "kind"})
+        if rec.get("kind") == "iteration":  # `nemo-drift eval ... --run` adds records of kind "eval"
+            stats.setdefault(rec["iteration"], {}).update({k: v for k, v in rec.items() if k != "kind"})
     records = _train_records(ctx.run_dir)
     for rec in records:  # last-step DPO metrics per iteration into the summary rows
         row = stats.setdefault(rec["iteration"], {"iteration": rec["iteration"]})
@@ -93,14 +95,34 @@ def summarise(ctx: RunContext) -> str:
     plots = plot_training_dynamics(records, ctx.run_dir / "plots")
     heldout = heldout_lines(rows)
     heldout_plots = plot_heldout_trend(rows, ctx.run_dir / "plots")
+    margins, verdict = margin_report(ctx)
     report = [f"# Run {ctx.cfg.run.name}", "", f"method: {ctx.cfg.method.name}, model: {ctx.cfg.model.hf_path}",
               "", *data_report(ctx), table, "", TABLE_LEGEND, "",
               *(f"![training dynamics]({p.relative_to(ctx.run_dir)})" for p in plots), "",
               "## Held-out learning signal", "",
               *(heldout or ["No held-out record was scored (data.heldout_fraction, or nothing held out)."]), "",
-              *(f"![held-out trend]({p.relative_to(ctx.run_dir)})" for p in heldout_plots)]
-    (ctx.run_dir / "report.md").write_text("\n".join(report) + "\n")
-    return table
+              *(f"![held-out trend]({p.relative_to(ctx.run_dir)})" for p in heldout_plots), "", *margins]
+    write_report(ctx.run_dir, report)
+    return table + (f"\n\nwarning: {verdict}" if verdict else "")
+
+
+def margin_report(ctx: RunContext) -> tuple[list[str], str | None]:
+    """The report's margin-health section (table, collapse verdict, histograms) and the verdict alone."""
+    from nemo_drift.controller.margins import run_margins
+    from nemo_drift.eval.margins import MARGIN_LEGEND, collapse_verdict, margin_lines
+    from nemo_drift.eval.plots import plot_margin_histograms
+
+    found = run_margins(ctx.run_dir, ctx.cfg)
+    rows = [{"iteration": health.iteration, **health.to_record()} for _, health in found]
+    verdict = collapse_verdict(rows, ctx.cfg.eval.collapse_margin_mean, ctx.cfg.eval.collapse_margin_std)
+    plots = plot_margin_histograms([m for m, _ in found], ctx.cfg.eval.margin_tau, ctx.run_dir / "plots")
+    lines = ["## Margin health", ""]
+    if not rows:
+        return [*lines, "No iteration scored its pairs (trainer.score_trained_pairs, or trainer.reference=in_loop)."], None
+    lines += [*margin_lines(rows), "", MARGIN_LEGEND.format(tau=ctx.cfg.eval.margin_tau), "",
+              f"**warning: {verdict}**" if verdict else "No margin collapse (eval.collapse_margin_mean / _std).", "",
+              *(f"![margin histograms]({p.relative_to(ctx.run_dir)})" for p in plots)]
+    return lines, verdict
 
 
 def run_command(cfg: DriftConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from nemo_drift.controller.context import RunContext
+from nemo_drift.controller.context import REF_LOGPS, RunContext
 from nemo_drift.controller.launcher import LaunchSpec
 
 JOBS_MODULE = "nemo_drift.megatron.jobs"
@@ -87,18 +87,20 @@ def reference_logps(ctx: RunContext, tmp: Path, policy: Path, tokens: Path) -> d
     reference = policy
     if ctx.cfg.trainer.reference_model == "base":  # the imported starting model unless reference_path says
         reference = Path(ctx.cfg.trainer.base_reference(str(ctx.stage_dir(0, "import") / CHECKPOINT)))
-    launch_megatron_job(ctx, "reference", tmp / "ref_logps.jsonl", checkpoint=reference, tokens=tokens)
+    launch_megatron_job(ctx, "reference", tmp / REF_LOGPS, checkpoint=reference, tokens=tokens)
     return {"reference": str(reference)}
 
 
 def train_policy(ctx: RunContext, tmp: Path, policy: Path, tokens: Path, ref: Path | None, epochs: int,
                  iteration: int) -> dict[str, Any]:
     """One DPO job (epochs over the pairs) from `policy` -> a new Megatron checkpoint + metrics."""
-    from nemo_drift.controller.heldout import record_signal, scoring_args
+    from nemo_drift.controller import heldout, margins
 
     extra = {"ref": ref} if ref is not None else {}
     launch_megatron_job(ctx, "train", tmp, checkpoint=policy, tokens=tokens, epochs=epochs, iteration=iteration,
-                        **extra, **scoring_args(ctx, iteration, tokens.parent, tmp))
+                        **extra, **heldout.scoring_args(ctx, iteration, tokens.parent, tmp),
+                        **margins.scoring_args(ctx, tmp))
     metrics_path = tmp / "metrics.jsonl"
     steps = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
-    return {"steps": len(steps), "last": steps[-1] if steps else {}, "heldout": record_signal(ctx, iteration, tmp)}
+    return {"steps": len(steps), "last": steps[-1] if steps else {}, "heldout": heldout.record_signal(ctx, iteration, tmp),
+            "margins": margins.record_margins(ctx, iteration, tmp)}

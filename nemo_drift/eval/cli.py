@@ -3,11 +3,13 @@
     nemo-drift eval heldout RUN_DIR     the held-out learning signal per iteration (from the run's metrics)
     nemo-drift eval export BENCHMARK MODEL_DIR --prompts FILE [--out FILE] [key=value ...]
                                         a policy's replies in the file AlpacaEval 2 / WildBench v2 evaluate
-    nemo-drift eval reward BENCHMARK OUTPUTS... --prompts FILE --reward-model DIR --baseline FILE
+    nemo-drift eval reward BENCHMARK OUTPUTS... --prompts FILE --reward-model DIR --baseline FILE [--run RUN_DIR]
                                         mean reward per policy and win rate over the baseline
+    nemo-drift eval margins RUN_DIR [eval.margin_tau=... eval.collapse_margin_mean=... ...]
+                                        margin health per iteration (DRIFT paper section 5) and a collapse check
 
 Each subcommand reads only files a run (or the user) wrote; a missing or malformed one is one line
-naming the file.
+naming the file. With `--run RUN_DIR`, a result also lands in that run's report.md and metrics.jsonl.
 """
 from __future__ import annotations
 
@@ -80,6 +82,17 @@ def _reward_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reward-model", required=True, type=Path,
                    help="a local one-logit sequence-classification model (e.g. reward-model-deberta-v3-large-v2)")
     p.add_argument("--baseline", required=True, type=Path, help="the file the others are compared with (the base model's)")
+    _run_arg(p)
+
+
+def _run_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, help="a run folder whose report.md and metrics.jsonl also get the result")
+
+
+def _check_run(run: Path | None) -> None:
+    """A bad --run fails before any model loads."""
+    if run is not None and not (run / "config.yaml").is_file():
+        raise FileNotFoundError(f"--run {run}: not a run folder of `nemo-drift run` (no config.yaml)")
 
 
 def _reward(args: argparse.Namespace) -> int:
@@ -87,11 +100,59 @@ def _reward(args: argparse.Namespace) -> int:
     from nemo_drift.eval.reward import RewardModel
     from nemo_drift.eval.reward_judge import format_rows, read_replies, reward_rows
 
+    _check_run(args.run)
     prompts = read_prompts(args.benchmark, args.prompts)
     files = list(dict.fromkeys([args.baseline, *args.outputs]))
     replies = {str(path): read_replies(args.benchmark, path, prompts) for path in files}
     model = RewardModel(args.reward_model, setting="--reward-model")
-    print(format_rows(reward_rows(model, prompts, replies, str(args.baseline)), str(args.baseline)))
+    rows = reward_rows(model, prompts, replies, str(args.baseline))
+    table = format_rows(rows, str(args.baseline))
+    print(table)
+    if args.run is not None:
+        from nemo_drift.eval.run_report import add_eval_section
+
+        record = {row.name: {"reward": row.reward.mean, "win_rate": row.win_rate.mean, "prompts": row.reward.n}
+                  for row in rows}
+        path = add_eval_section(args.run, f"reward_{args.benchmark}", [
+            f"## Reward model: {args.benchmark}", "", f"reward model: {args.reward_model}; prompts: {args.prompts}", "",
+            table], {"benchmark": args.benchmark, "reward_model": str(args.reward_model), "outputs": record})
+        print(f"added to {path}")
+    return 0
+
+
+def _margins_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)")
+    p.add_argument("overrides", nargs="*", metavar="eval.key=value",
+                   help="thresholds other than the run's: eval.margin_tau, eval.collapse_margin_mean, eval.collapse_margin_std")
+
+
+def _margins(args: argparse.Namespace) -> int:
+    from nemo_drift.config.loader import ConfigError, load_config_file
+    from nemo_drift.controller.margins import run_margins
+    from nemo_drift.eval.margins import MARGIN_LEGEND, collapse_verdict, margin_lines
+    from nemo_drift.eval.plots import plot_margin_histograms
+
+    config = args.run_dir / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: no such file (is {args.run_dir} a run folder of `nemo-drift run`?)")
+    bad = [o for o in args.overrides if not o.startswith("eval.") or "=" not in o]
+    if bad:
+        raise ConfigError([f"{bad[0]}: only eval.key=value settings apply to a finished run"])
+    cfg = load_config_file(config, args.overrides)
+    problems = cfg.eval.validate()
+    if problems:
+        raise ConfigError(problems)
+    found = run_margins(args.run_dir, cfg)
+    if not found:
+        print(f"{args.run_dir}: no iteration scored its pairs (trainer.score_trained_pairs, or trainer.reference=in_loop)")
+        return 1
+    rows = [{"iteration": health.iteration, **health.to_record()} for _, health in found]
+    print("\n".join(margin_lines(rows)))
+    print("\n" + MARGIN_LEGEND.format(tau=cfg.eval.margin_tau))
+    verdict = collapse_verdict(rows, cfg.eval.collapse_margin_mean, cfg.eval.collapse_margin_std)
+    print(f"\nwarning: {verdict}" if verdict else "\nno margin collapse")
+    for path in plot_margin_histograms([m for m, _ in found], cfg.eval.margin_tau, args.run_dir / "plots"):
+        print(f"histograms: {path}")
     return 0
 
 
@@ -101,6 +162,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "export": ("a policy's replies to a benchmark's prompts, in the file its evaluator reads", _export_args, _export),
     "reward": ("mean reward of each policy's benchmark replies and its win rate over a baseline (local reward model)",
                _reward_args, _reward),
+    "margins": ("margin health of a run per iteration (DRIFT paper section 5): margins, share still learning, "
+                "collapse check", _margins_args, _margins),
 }
 """name -> (summary, argument setup, function of the parsed arguments returning an exit code)."""
 

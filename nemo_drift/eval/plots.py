@@ -86,6 +86,44 @@ def plot_heldout_trend(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Pa
     return [_save(fig, out_dir / "heldout_trend.png")]
 
 
+def plot_margin_histograms(margins: Sequence[Any], tau: float, out_dir: Path) -> list[Path]:
+    """Write `margin_histograms.png`: one panel per iteration (`IterationMargins` from
+    nemo_drift/eval/margins.py), the implicit-reward margins of its pairs at the start and the end of the
+    epoch, with the margin where sigma(-s) = tau marked; nothing without scored iterations."""
+    import math
+
+    panels = [m for m in margins if m.end]
+    if not panels:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols = min(len(panels), 3)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    learning_edge = math.log((1.0 - tau) / tau)  # sigma(-s) >= tau  <=>  s <= ln((1 - tau) / tau)
+    for ax, m in zip(axes.flat, panels):
+        values = [*m.start, *m.end]
+        lo, hi = min(values), max(values)
+        bins = [lo + (hi - lo) * i / 20 for i in range(21)] if hi > lo else 10
+        ax.hist(m.start, bins=bins, alpha=0.55, label="start of epoch")
+        ax.hist(m.end, bins=bins, alpha=0.55, label="end of epoch")
+        if lo <= learning_edge <= hi:
+            ax.axvline(learning_edge, color="black", linestyle="--", linewidth=1, label=f"sigma(-s) = {tau:g}")
+        ax.set_title("warm start" if m.iteration == 0 else f"iteration {m.iteration}")
+        ax.set_xlabel("margin s")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("pairs")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Implicit-reward margins of the pairs each iteration trained on")
+    return [_save(fig, out_dir / "margin_histograms.png")]
+
+
 def _save(fig: Any, path: Path) -> Path:
     """Lay out, write at the report's resolution, and free the figure."""
     import matplotlib.pyplot as plt

@@ -5,6 +5,7 @@
     python -m nemo_drift.megatron.jobs reference config=... out=FILE checkpoint=POLICY tokens=TOKENS
     python -m nemo_drift.megatron.jobs train     config=... out=DIR checkpoint=POLICY tokens=TOKENS [ref=FILE]
                                                  [heldout=TOKENS heldout_end=FILE [heldout_start=FILE]]
+                                                 [pair_scores_end=FILE [pair_scores_start=FILE]]
                                                  epochs=N iteration=K
     python -m nemo_drift.megatron.jobs parity    config=... out=DIR samples=FILE checkpoint=POLICY
 
@@ -66,15 +67,18 @@ def _reference(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str) -> Non
 
 def _train(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str, epochs: str, iteration: str,
            ref: Optional[str] = None, heldout: Optional[str] = None, heldout_start: Optional[str] = None,
-           heldout_end: Optional[str] = None) -> None:
-    from nemo_drift.megatron.train_entry import HeldOutScoring, run_training
+           heldout_end: Optional[str] = None, pair_scores_end: Optional[str] = None,
+           pair_scores_start: Optional[str] = None) -> None:
+    from nemo_drift.megatron.train_entry import HeldOutScoring, PairScoring, run_training
 
     trainer = dataclasses.replace(cfg.trainer, epochs=int(epochs),
                                   wandb_run_name=f"{cfg.run.name}-iter{iteration}")
     scoring = (HeldOutScoring(Path(heldout), Path(heldout_end), Path(heldout_start) if heldout_start else None)
                if heldout and heldout_end else None)
+    pairs = (PairScoring(Path(pair_scores_end), Path(pair_scores_start) if pair_scores_start else None)
+             if pair_scores_end else None)
     run_training(tokens, resolve_checkpoint(Path(checkpoint)), out, cfg.model, trainer,
-                 ref_path=Path(ref) if ref else None, heldout=scoring)
+                 ref_path=Path(ref) if ref else None, heldout=scoring, pair_scores=pairs)
 
 
 def _parity(cfg: DriftConfig, out: Path, samples: str, checkpoint: str) -> None:

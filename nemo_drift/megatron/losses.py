@@ -17,6 +17,8 @@ from typing import Callable
 import torch.nn.functional as F
 from torch import Tensor
 
+from nemo_drift.config.trainer import LENGTH_NORMALIZED_LOSSES
+
 
 @dataclass
 class PairLoss:
@@ -94,8 +96,7 @@ LossFn = Callable[..., PairLoss]
 LOSSES: dict[str, LossFn] = {"dpo": dpo_loss, "ipo": ipo_loss, "rpo": rpo_loss}
 """Loss name (the `trainer.loss` setting) -> function."""
 
-# IPO is defined on length-averaged log-probs (TRL: `average_log_prob=True` for ipo).
-ALWAYS_LENGTH_NORMALIZED = frozenset({"ipo"})
+ALWAYS_LENGTH_NORMALIZED = frozenset(LENGTH_NORMALIZED_LOSSES)
 
 
 def compute_pair_loss(name: str, logps: PairLogps, beta: float, alpha: float = 0.0,

@@ -134,14 +134,16 @@ def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, t
 
 def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | str, model_cfg: ModelConfig,
                  trainer_cfg: TrainerConfig, resume: bool = True, stop_after_step: Optional[int] = None,
-                 ref_path: Optional[Path] = None, heldout: Optional[HeldOutScoring] = None) -> TrainResult:
+                 ref_path: Optional[Path] = None, heldout: Optional[HeldOutScoring] = None,
+                 pair_scores: Optional[PairScoring] = None) -> TrainResult:
     """One DPO job: pairs file + starting weights -> checkpoints and metrics.jsonl in `out_dir`.
 
     `ref_path`: reference log-probs computed by the run's reference stage (used as they are);
     without it they are read from beside the pairs, or computed there. `heldout`: held-out records
     scored with the trained weights after the last step, and with the starting weights before the first
     when `heldout.start` is set (the same forward-only pass as the reference; nemo_drift/eval/heldout.py
-    reads the scores).
+    reads the scores). `pair_scores`: the job's own pairs scored the same way, for the margin-health
+    figures (nemo_drift/eval/margins.py).
 
     Must run under torchrun/srun for more than one process. Raises ValueError listing every bad
     setting before doing any work.
@@ -162,6 +164,9 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
     chunks = build_policy(init_path, model_cfg, for_training=True, trainer_cfg=trainer_cfg)
     score_heldout = _heldout_scorer(heldout, chunks, trainer_cfg, seq, pad_id)
     score_heldout("start", str(init_path.resolve()))
+    if pair_scores is not None and pair_scores.start is not None:
+        reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()),
+                        path=pair_scores.start)
     base = Path(trainer_cfg.base_reference(model_cfg.hf_path))
     if trainer_cfg.reference == "in_loop":
         ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else base
@@ -180,7 +185,10 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
         result = train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_logps=ref,
                        resume=resume, stop_after_step=stop_after_step)
     if stop_after_step is None:
-        score_heldout("end", f"{out_dir.resolve()}@step{result.last_step}")
+        trained = f"{out_dir.resolve()}@step{result.last_step}"
+        score_heldout("end", trained)
+        if pair_scores is not None:
+            reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, trained, path=pair_scores.end)
     return result
 
 
@@ -193,6 +201,15 @@ class HeldOutScoring:
     """Scores with the weights of its last step."""
     start: Optional[Path] = None
     """Scores with the weights the job starts from (a resumed job reuses them), when wanted."""
+
+
+@dataclass(frozen=True)
+class PairScoring:
+    """Where a training job writes its own pairs' log-probs under the weights it ends with (and starts from,
+    when `start` is set: with a "base" reference the starting weights are not the reference)."""
+
+    end: Path
+    start: Optional[Path] = None
 
 
 def _heldout_scorer(heldout: Optional[HeldOutScoring], chunks: list[Any], trainer_cfg: TrainerConfig, seq_length: int,

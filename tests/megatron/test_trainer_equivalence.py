@@ -114,3 +114,20 @@ def test_heldout_scores_fall_for_a_rejected_reply_and_match_transformers(variant
         token_logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:, None])[:, 0]
         expected = token_logps[len(prompt) - 1:].sum().item()
         assert abs(start[record_id][1] - expected) / len(reply) < 1e-4, record_id
+
+
+@pytest.mark.slow
+def test_trained_pairs_are_scored_with_the_end_weights(variants) -> None:
+    # the job scored its own pairs after training: every pair rejects the same reply, so with the trained
+    # weights each margin must be positive (the reference is the starting policy, where every margin is 0)
+    from nemo_drift.eval.margins import iteration_margins
+    from nemo_drift.data.records import RefLogps
+
+    held = variants["heldout"]
+    as_logps = lambda table: {k: RefLogps(k, c, r, n, n) for k, (c, r, n) in table.items()}  # noqa: E731
+    assert set(held["pairs_end"]) == set(held["pairs_ref"]) and len(held["pairs_end"]) == 8
+    margins = iteration_margins(1, as_logps(held["pairs_ref"]), as_logps(held["pairs_end"]), beta=0.1, mean_logps=False)
+    assert margins.start == [0.0] * 8
+    assert min(margins.end) > 0.0
+    unchanged = iteration_margins(1, as_logps(held["pairs_ref"]), as_logps(held["pairs_ref"]), 0.1, False)
+    assert unchanged.end == [0.0] * 8

@@ -106,11 +106,13 @@ DISLIKED = [311, 4712, 902, 77, 1500, 2600]
 
 def heldout_run(model_path: str, out: Path) -> dict:
     """A job whose pairs all reject DISLIKED, scoring held-out records before and after: a held-out DSAT
-    record with the same reply under an unseen prompt, and a held-out SAT record with an unrelated reply."""
+    record with the same reply under an unseen prompt, and a held-out SAT record with an unrelated reply; the
+    job also scores its own pairs with the trained weights (the margin-health files)."""
     from nemo_drift.config.model import ModelConfig
     from nemo_drift.config.trainer import TrainerConfig
     from nemo_drift.data.records import RefLogps, TokenizedPair, read_jsonl, write_jsonl
-    from nemo_drift.megatron.train_entry import HeldOutScoring, run_training
+    from nemo_drift.megatron.reference import ref_logps_path
+    from nemo_drift.megatron.train_entry import HeldOutScoring, PairScoring, run_training
 
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -123,11 +125,13 @@ def heldout_run(model_path: str, out: Path) -> dict:
         write_jsonl(out / "heldout.jsonl", held)
     torch.distributed.barrier()
     scoring = HeldOutScoring(out / "heldout.jsonl", end=out / "end.jsonl", start=out / "start.jsonl")
+    pair_scores = PairScoring(end=out / "pairs_end.jsonl")
     run_training(out / "pairs.jsonl", model_path, out / "train", ModelConfig(hf_path=model_path, seq_length=SEQ),
-                 TrainerConfig(**{**BASE, "lr": 1e-3, "epochs": 2}), heldout=scoring)
+                 TrainerConfig(**{**BASE, "lr": 1e-3, "epochs": 2}), heldout=scoring, pair_scores=pair_scores)
     read = lambda path: {r.id: [r.ref_chosen_logp, r.ref_rejected_logp, r.chosen_tokens] for r in read_jsonl(path, RefLogps)}  # noqa: E731
     return {"start": read(scoring.start), "end": read(scoring.end),
-            "records": {p.id: [p.prompt_ids, p.rejected_ids] for p in held}}
+            "records": {p.id: [p.prompt_ids, p.rejected_ids] for p in held},
+            "pairs_ref": read(ref_logps_path(out / "pairs.jsonl")), "pairs_end": read(pair_scores.end)}
 
 
 def main() -> None:
