@@ -5,6 +5,8 @@
                                         a policy's replies in the file AlpacaEval 2 / WildBench v2 evaluate
     nemo-drift eval reward BENCHMARK OUTPUTS... --prompts FILE --reward-model DIR --baseline FILE [--run RUN_DIR]
                                         mean reward per policy and win rate over the baseline
+    nemo-drift eval judge BENCHMARK OUTPUTS... --prompts FILE --baseline FILE --judge-model DIR [--run RUN_DIR]
+                                        pairwise LLM judge (both orders), win rate, AlpacaEval's LC win rate
     nemo-drift eval coverage METHOD METHOD... --reward-model DIR --samples N --out DIR [--run RUN_DIR]
                                         the paper's high-reward coverage (section 4.3) of several runs/policies
     nemo-drift eval margins RUN_DIR [eval.margin_tau=... eval.collapse_margin_mean=... ...]
@@ -76,16 +78,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reward_args(p: argparse.ArgumentParser) -> None:
+def _reward_args(p: argparse.ArgumentParser, judge: str = "--reward-model") -> None:
+    """The arguments `eval reward` and `eval judge` share; `judge` names the model option."""
     from nemo_drift.eval.benchmarks import BENCHMARKS
 
     p.add_argument("benchmark", choices=sorted(BENCHMARKS))
     p.add_argument("outputs", nargs="+", type=Path, help="evaluator files written by `eval export`, one per policy")
     p.add_argument("--prompts", required=True, help="the prompts the files answer (as given to `eval export`)")
-    p.add_argument("--reward-model", required=True, type=Path,
-                   help="a local one-logit sequence-classification model (e.g. reward-model-deberta-v3-large-v2)")
+    p.add_argument(judge, required=True, type=Path,
+                   help="a local one-logit sequence-classification model (e.g. reward-model-deberta-v3-large-v2)"
+                   if judge == "--reward-model" else "a local instruct model (Hugging Face folder) that judges")
     p.add_argument("--baseline", required=True, type=Path, help="the file the others are compared with (the base model's)")
     _run_arg(p)
+
+
+def _is_setting(word: str) -> bool:
+    """`group.key=value`, `group=preset` or `+...` forms of a config setting (not `NAME=PATH`)."""
+    from nemo_drift.cli import ALL_GROUPS
+
+    return "=" in word and word.lstrip("+").split("=", 1)[0].split(".", 1)[0] in ALL_GROUPS
+
+
+def _split_overrides(items: list[Path] | list[str], overrides: list[str]) -> tuple[list, list[str]]:
+    """argparse gives every word before the first option to the first open-ended positional (files,
+    methods); the words that are settings go back to the overrides."""
+    return [i for i in items if not _is_setting(str(i))], [str(i) for i in items if _is_setting(str(i))] + overrides
 
 
 def _run_arg(p: argparse.ArgumentParser) -> None:
@@ -119,6 +136,45 @@ def _reward(args: argparse.Namespace) -> int:
         path = add_eval_section(args.run, f"reward_{args.benchmark}", [
             f"## Reward model: {args.benchmark}", "", f"reward model: {args.reward_model}; prompts: {args.prompts}", "",
             table], {"benchmark": args.benchmark, "reward_model": str(args.reward_model), "outputs": record})
+        print(f"added to {path}")
+    return 0
+
+
+def _judge_args(p: argparse.ArgumentParser) -> None:
+    from nemo_drift.eval.pairwise_judge import JUDGE_MAX_TOKENS
+
+    _reward_args(p, judge="--judge-model")
+    p.add_argument("--work-dir", type=Path, default=Path("judge"),
+                   help="the judge's samples (reused by a rerun) and verdicts.json, every answer and verdict")
+    p.add_argument("--max-tokens", type=int, default=JUDGE_MAX_TOKENS, help="new tokens a verdict may take")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="generation.*, model.*, cluster.* settings")
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from nemo_drift.config.loader import load_config
+    from nemo_drift.eval.benchmarks import read_prompts
+    from nemo_drift.eval.pairwise_judge import format_results, judge_files, read_judge_inputs
+
+    _check_run(args.run)
+    args.outputs, args.overrides = _split_overrides(args.outputs, args.overrides)
+    cfg = load_config(args.overrides, groups=("model", "generation", "cluster"))
+    prompts = read_prompts(args.benchmark, args.prompts)
+    candidates, baseline = read_judge_inputs(args.benchmark, prompts, args.outputs, args.baseline)
+    results = judge_files(cfg, args.benchmark, prompts, candidates, baseline, args.judge_model, args.work_dir,
+                          args.max_tokens)
+    table = format_results(results)
+    print(table)
+    print(f"\nevery answer and verdict: {args.work_dir / 'verdicts.json'}")
+    if args.run is not None:
+        from nemo_drift.eval.run_report import add_eval_section
+
+        record = {r.name: {"win_rate": r.win_rate.mean, "se": r.win_rate.se, "lc_win_rate": r.lc_win_rate,
+                           "prompts": r.n, "undecided": r.undecided, "consistency": r.consistency} for r in results}
+        path = add_eval_section(args.run, f"judge_{args.benchmark}", [
+            f"## LLM judge: {args.benchmark}", "",
+            f"judge: {args.judge_model}, both orders per prompt; prompts: {args.prompts}", "", table],
+            {"benchmark": args.benchmark, "judge": str(args.judge_model), "baseline": str(args.baseline),
+             "outputs": record})
         print(f"added to {path}")
     return 0
 
@@ -161,6 +217,7 @@ def _coverage(args: argparse.Namespace) -> int:
     from nemo_drift.eval.coverage_run import coverage_prompts, resolve_methods, run_coverage, run_folder_of
 
     _check_run(args.run)
+    args.methods, args.overrides = _split_overrides(args.methods, args.overrides)
     cfg = load_config(args.overrides, groups=("model", "generation", "cluster", "data"))
     methods = resolve_methods(args.methods)
     first_run = run_folder_of(next(iter(methods.values())))
@@ -227,6 +284,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "export": ("a policy's replies to a benchmark's prompts, in the file its evaluator reads", _export_args, _export),
     "reward": ("mean reward of each policy's benchmark replies and its win rate over a baseline (local reward model)",
                _reward_args, _reward),
+    "judge": ("pairwise LLM-as-judge of each policy's benchmark replies against a baseline (local judge model, "
+              "both orders), with AlpacaEval's length-controlled win rate", _judge_args, _judge),
     "coverage": ("the paper's high-reward coverage (section 4.3) of several runs or policies: one map per prompt "
                  "and each one's share of the high-reward region", _coverage_args, _coverage),
     "margins": ("margin health of a run per iteration (DRIFT paper section 5): margins, share still learning, "
@@ -247,8 +306,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Entry point of `nemo-drift eval`: argparse's own exits (--help, a usage error) become return codes."""
+    top = parser()
     try:
-        args = parser().parse_args(argv)
+        args, extra = top.parse_known_args(argv)
+        # settings typed after the options (`... --run R generation.tensor_parallel_size=4`) arrive here
+        if extra and (not hasattr(args, "overrides") or not all(_is_setting(word) for word in extra)):
+            top.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as done:
         return int(done.code or 0)
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     return SUBCOMMANDS[args.subcommand][2](args)

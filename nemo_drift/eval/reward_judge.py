@@ -40,11 +40,8 @@ class RewardRow:
     """Against the baseline, prompt by prompt (tie = 0.5); the baseline's own row is 0.5 by construction."""
 
     def interval(self) -> tuple[float, float] | None:
-        """95% normal-approximation interval of the win rate."""
-        if self.win_rate.mean is None or self.win_rate.se is None:
-            return None
-        half = 1.96 * self.win_rate.se
-        return max(self.win_rate.mean - half, 0.0), min(self.win_rate.mean + half, 1.0)
+        """95% normal-approximation interval of the win rate, within [0, 1]."""
+        return self.win_rate.interval(bounds=(0.0, 1.0))
 
 
 def reward_rows(reward: RewardFn, prompts: Sequence[BenchmarkPrompt], replies: dict[str, Sequence[str]],
