@@ -1,6 +1,7 @@
 """Evaluation results inside a run folder: every `nemo-drift eval ... --run RUN_DIR` result is a Markdown
-section in `RUN_DIR/eval/<name>.md` and a record in `RUN_DIR/metrics.jsonl` (kind "eval"), and `report.md`
-ends with all of them, so the run's report gathers training and evaluation in one file.
+section in `RUN_DIR/eval/<name>.md`, a record in `RUN_DIR/metrics.jsonl` (kind "eval") and the summary of a
+wandb run `<run name>-eval-<name>` (the run's trainer.wandb_mode; offline by default), and `report.md` ends
+with all of the sections, so the run's report gathers training and evaluation in one file.
 
 report.md has two parts: what `nemo-drift run` writes (rewritten when a run resumes), then, after
 `EVAL_MARKER`, the evaluation sections (rewritten whenever one is added). Either writer keeps the other's part.
@@ -57,4 +58,35 @@ def add_eval_section(run_dir: Path, name: str, lines: Sequence[str], record: dic
         fh.write("\n".join(lines).rstrip("\n") + "\n")
     with (run_dir / "metrics.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"kind": "eval", "eval": name, **record}) + "\n")
+    log_to_wandb(run_dir, name, record)
     return write_report(run_dir)
+
+
+def flat_figures(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of a nested record under slash-joined keys (what a wandb summary holds)."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(flat_figures(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def log_to_wandb(run_dir: Path, name: str, record: dict[str, Any]) -> None:
+    """The record's numbers as the summary of a wandb run beside the run's own (none with wandb disabled)."""
+    from nemo_drift.config.loader import load_config_file
+
+    cfg = load_config_file(Path(run_dir) / "config.yaml")
+    trainer = cfg.trainer
+    if trainer.wandb_mode == "disabled":
+        return
+    import os
+
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(project=trainer.wandb_project, name=f"{cfg.run.name}-eval-{name}", mode=trainer.wandb_mode,
+                     dir=str(run_dir), config={"eval": name, "method": cfg.method.name}, reinit="finish_previous")
+    run.summary.update(flat_figures(record))
+    run.finish()

@@ -11,7 +11,7 @@ from nemo_drift.eval.run_report import EVAL_MARKER, add_eval_section, write_repo
 def test_sections_land_in_report_and_metrics_and_survive_a_rewrite(tmp_path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("run: {}\n")
+    (run / "config.yaml").write_text("trainer: {wandb_mode: disabled}\n")
     write_report(run, ["# Run x", "", "table"])
     assert "No evaluation yet" in (run / "report.md").read_text()
     add_eval_section(run, "reward", ["## Reward", "", "| a | b |"], {"mean": 1.5})
@@ -31,3 +31,14 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         add_eval_section(tmp_path, "judge", ["x"], {})
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_figures_reach_an_offline_wandb_run(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("run: {name: r1}\n")  # the default trainer.wandb_mode: offline
+    add_eval_section(run, "judge", ["## Judge"], {"outputs": {"a.json": {"win_rate": 0.6, "lc": None}}, "n": 5})
+    runs = list(run.glob("wandb/offline-run-*/run-*.wandb"))  # wandb's offline log (protobuf records)
+    assert len(runs) == 1
+    logged = runs[0].read_bytes()
+    assert b"outputs/a.json/win_rate" in logged and b"r1-eval-judge" in logged and b"outputs/a.json/lc" not in logged
