@@ -87,7 +87,10 @@ class BenchmarkSpec:
 
     name: str
     description: str
-    dataset: str
+    hub_id: str
+    """The dataset on the Hugging Face hub (`--prompts` accepts this id on a machine with hub access)."""
+    hub_config: str
+    hub_split: str
     size: int
     key_field: str
     decoding: Decoding
@@ -243,7 +246,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         name="alpaca_eval",
         description="AlpacaEval 2: 805 single-turn instructions; a GPT-4 Turbo judge compares each reply with "
                     "GPT-4 Turbo's reply (length-controlled win rate).",
-        dataset="tatsu-lab/alpaca_eval (config alpaca_eval, split eval)",
+        hub_id="tatsu-lab/alpaca_eval", hub_config="alpaca_eval", hub_split="eval",
         size=805,
         key_field="instruction",
         decoding=Decoding(temperature=0.7, top_p=1.0, max_tokens=2048, repetition_penalty=1.0),
@@ -253,7 +256,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         name="wildbench_v2",
         description="WildBench v2: 1024 real user conversations (some multi-turn); a GPT-4o judge scores the "
                     "reply to the last user turn against a per-task checklist (WB-Score).",
-        dataset="allenai/WildBench (config v2, split test)",
+        hub_id="allenai/WildBench", hub_config="v2", hub_split="test",
         size=1024,
         key_field="session_id",
         decoding=Decoding(temperature=0.0, top_p=1.0, max_tokens=4096, repetition_penalty=1.0),
@@ -302,8 +305,24 @@ def _load_rows(path: Path) -> list[tuple[int, Any]]:
     return rows
 
 
+def _hub_rows(spec: BenchmarkSpec) -> list[tuple[int, Any]]:
+    """The benchmark's rows from the hub (or the `datasets` cache), through `datasets.load_dataset`; a
+    machine without hub access gets one line saying how to use a local copy instead."""
+    try:
+        from datasets import load_dataset
+
+        rows = load_dataset(spec.hub_id, spec.hub_config, split=spec.hub_split)
+    except Exception as err:  # no network, no cache, gated dataset: all end the same way for the user
+        raise ValueError(f"--prompts {spec.hub_id}: cannot load it from the hub ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); on a machine with access run "
+                         f"`datasets.load_dataset('{spec.hub_id}', '{spec.hub_config}', split='{spec.hub_split}')"
+                         f".to_json('{spec.name}.jsonl')` and pass that file") from None
+    return list(enumerate(rows, start=1))
+
+
 def read_prompts(benchmark: str, path: str | Path) -> list[BenchmarkPrompt]:
-    """The prompts of a local copy of a benchmark's dataset, in file order.
+    """The prompts of a local copy of a benchmark's dataset, in file order, or of the dataset itself when
+    `path` is its hub id (e.g. "allenai/WildBench") and no such local file exists.
 
     The file holds the benchmark's rows unchanged, as a JSON list or as JSON lines. A row that the
     benchmark's tools would refuse raises a one-line ValueError naming the file, the 1-based row and the
@@ -312,11 +331,15 @@ def read_prompts(benchmark: str, path: str | Path) -> list[BenchmarkPrompt]:
     """
     spec = benchmark_spec(benchmark)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file ({spec.name} prompts)")
+    if str(path) == spec.hub_id and not path.exists():
+        rows = _hub_rows(spec)
+    elif not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file ({spec.name} prompts; or its hub id {spec.hub_id})")
+    else:
+        rows = _load_rows(path)
     prompts: list[BenchmarkPrompt] = []
     first_row: dict[str, int] = {}
-    for number, row in _load_rows(path):
+    for number, row in rows:
         where = f"{path} row {number}"
         if not isinstance(row, dict):
             raise ValueError(f"{where}: {_type_name(row)}, expected a JSON object ({spec.name} prompt)")

@@ -371,3 +371,28 @@ def test_check_reports_a_file_the_evaluator_cannot_load(tmp_path, content, expec
         path.write_text(content)
     problems = check_outputs("wildbench_v2", path, prompts)
     assert problems and problems[0].startswith(f"{path}") and expected in problems[0]
+
+
+def test_prompts_by_hub_id_go_through_datasets_with_the_benchmarks_config(monkeypatch):
+    # no network here: `datasets.load_dataset` is replaced by the shipped rows, and what it was asked for is checked
+    import datasets
+
+    asked = []
+    rows = json.loads((SAMPLES / "alpaca_eval.json").read_text())
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: asked.append((a, k)) or rows)
+    prompts = read_prompts("alpaca_eval", "tatsu-lab/alpaca_eval")
+    assert asked == [(("tatsu-lab/alpaca_eval", "alpaca_eval"), {"split": "eval"})]
+    assert [p.key for p in prompts] == [p.key for p in read_prompts("alpaca_eval", SAMPLES / "alpaca_eval.json")]
+
+
+def test_a_hub_id_without_hub_access_says_how_to_use_a_local_copy(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'allenai/WildBench' on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(ValueError, match=r"--prompts allenai/WildBench: cannot load it from the hub \(ConnectionError"):
+        read_prompts("wildbench_v2", "allenai/WildBench")
+    with pytest.raises(FileNotFoundError, match="or its hub id allenai/WildBench"):
+        read_prompts("wildbench_v2", "allenai/WildBench-typo")
