@@ -26,8 +26,8 @@ def evaluation_lines(run_dir: Path) -> list[str]:
     sections = sorted((Path(run_dir) / EVAL_DIR).glob("*.md"))
     body = [path.read_text(encoding="utf-8").rstrip("\n") for path in sections]
     if not body:
-        body = ["## Evaluation", "", "No evaluation yet: `nemo-drift eval judge|reward|coverage ... --run "
-                f"{Path(run_dir).name}` adds its results here (README, \"Did the run make the model better?\")."]
+        body = ["## Evaluation\n\nNo evaluation yet: `nemo-drift eval judge|reward|coverage ... --run <this run "
+                "folder>` adds its results here (README, \"Did the run make the model better?\")."]
     return [EVAL_MARKER, "", *("\n\n".join(body).splitlines())]
 
 

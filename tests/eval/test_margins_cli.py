@@ -32,7 +32,10 @@ def test_margins_table_collapse_and_histograms(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 1 | 3 | 0 ± 0 | 0.4667 ± 0.3055 |" in out and "| 0.5 |" in out
     assert "warning: margin collapse: by iteration 2" in out
-    assert (run / "plots" / "margin_histograms.png").is_file()
+    from PIL import Image
+
+    with Image.open(run / "plots" / "margin_histograms.png") as png:  # one row of three panels, 4 x 3.2 in at 110 dpi
+        assert png.size == (1320, 352)
     assert main(["eval", "margins", str(run), "eval.collapse_margin_mean=0.001"]) == 0
     assert "no margin collapse" in capsys.readouterr().out
 
