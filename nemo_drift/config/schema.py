@@ -51,6 +51,9 @@ class DriftConfig:
         problems = [p for name, check in per_group.items() if name in wanted for p in check()]
         if "model" in wanted and check_capabilities:
             problems += self._capability_problems()
+        if {"model", "trainer"} <= wanted and self.trainer.packing is True and self.model.context_parallel_size != 1:
+            problems.append(f"trainer.packing: true is not supported with model.context_parallel_size "
+                            f"{self.model.context_parallel_size}; set trainer.packing=auto or false")
         if not problems and {"model", "data"} <= wanted:
             problems += self._sequence_lengths()
         if not problems and {"model", "generation"} <= wanted and self.sampling_prompt_tokens() < 1:

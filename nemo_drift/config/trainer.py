@@ -69,7 +69,16 @@ class TrainerConfig:
     """Fraction of total optimizer steps spent warming the lr up linearly from 0 (paper: 0.1)."""
 
     micro_batch_size: int = setting(1, invalidates=("train",))
-    """Pairs per micro-batch per data-parallel rank (one micro-batch = 2 x this many sequences)."""
+    """Pairs per micro-batch per data-parallel rank (one micro-batch = 2 x this many sequences). With packing,
+    the token budget of a micro-batch instead: one packed row of up to micro_batch_size x 2 x model.seq_length
+    tokens, holding as many whole pairs as fit."""
+
+    packing: Union[bool, str] = setting("auto", invalidates=())
+    """Pack the pairs of each optimizer step into rows (first-fit-decreasing, chosen and rejected of a pair in one
+    row, positions restarting per sequence, attention confined to each sequence) instead of padding each
+    micro-batch to its longest sequence: same loss and gradients, fewer pad tokens. true, false, or "auto" (on
+    with the SDPA attention path, whose packed kernels are tested for exactness here; off with Transformer
+    Engine until its THD path is measured: set true to use it). docs/packing.md."""
 
     global_batch_size: int = setting(4, invalidates=("train",))
     """Pairs per optimizer step over all data-parallel ranks (paper: 4 per device);
@@ -151,6 +160,8 @@ class TrainerConfig:
                 errors.append(f"trainer.{key}: {value!r} must be in [0, 1)")
         if self.max_steps != -1 and (not isinstance(self.max_steps, int) or self.max_steps < 1):
             errors.append(f"trainer.max_steps: {self.max_steps!r} must be -1 (all epochs) or a positive integer")
+        if self.packing not in (True, False, "auto"):
+            errors.append(f"trainer.packing: {self.packing!r} must be true, false or 'auto'")
         if self.use_distributed_optimizer not in (True, False, "auto"):
             errors.append(f"trainer.use_distributed_optimizer: {self.use_distributed_optimizer!r} must be true, false or 'auto'")
         if self.reference_path and self.reference_model != "base":
@@ -167,6 +178,12 @@ class TrainerConfig:
         """Where the "base" reference model is: `reference_path` when set, else `start` (the model the run
         or job started from)."""
         return self.reference_path or start
+
+    def packs(self, attention_backend: str, context_parallel_size: int) -> bool:
+        """Whether micro-batches are packed with this resolved attention backend ("te" or "sdpa")."""
+        if self.packing == "auto":
+            return attention_backend == "sdpa" and context_parallel_size == 1
+        return bool(self.packing)
 
     def uses_mean_logps(self) -> bool:
         """Whether the loss compares mean per-token log-probs rather than sums (and so do its margins)."""

@@ -102,5 +102,8 @@ def train_policy(ctx: RunContext, tmp: Path, policy: Path, tokens: Path, ref: Pa
                         **margins.scoring_args(ctx, tmp))
     metrics_path = tmp / "metrics.jsonl"
     steps = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
-    return {"steps": len(steps), "last": steps[-1] if steps else {}, "heldout": heldout.record_signal(ctx, iteration, tmp),
+    efficiency = [s["packing_efficiency"] for s in steps if "packing_efficiency" in s]
+    return {"steps": len(steps), "last": steps[-1] if steps else {},
+            "packing_efficiency": sum(efficiency) / len(efficiency) if efficiency else None,
+            "heldout": heldout.record_signal(ctx, iteration, tmp),
             "margins": margins.record_margins(ctx, iteration, tmp)}

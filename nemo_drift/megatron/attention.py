@@ -22,6 +22,8 @@ from megatron.core.transformer.transformer_config import TransformerConfig
 from megatron.core.utils import divide
 from torch import Tensor
 
+from nemo_drift.megatron.packed_attention import packed_attention
+
 _CAUSAL_TYPES = (AttnMaskType.causal, AttnMaskType.padding_causal)
 
 
@@ -54,13 +56,14 @@ class SdpaAttention(MegatronModule):
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Optional[Tensor],
                 attn_mask_type: Optional[AttnMaskType] = None, attention_bias: Optional[Tensor] = None,
                 packed_seq_params: Optional[Any] = None, **unused: Any) -> Tensor:
-        """query [sq, b, np, hn], key/value [sk, b, ng, hn] -> context [sq, b, np * hn]."""
-        if packed_seq_params is not None:
-            raise ValueError("packed sequences need Transformer Engine attention (model.attention_backend=te)")
+        """query [sq, b, np, hn], key/value [sk, b, ng, hn] -> context [sq, b, np * hn]; a packed row
+        (packed_seq_params 'thd': SelfAttention squeezed the batch away) [t, np, hn] -> [t, np * hn]."""
         if attention_bias is not None:
             raise ValueError("SdpaAttention does not support attention_bias")
         mask_type = attn_mask_type if attn_mask_type is not None else self.attn_mask_type
         causal = mask_type in _CAUSAL_TYPES
+        if packed_seq_params is not None:
+            return self._packed(query, key, value, packed_seq_params, causal)
         # megatron masks are True where attention is NOT allowed; SDPA's boolean masks are the opposite.
         sdpa_mask = None if causal or attention_mask is None else ~attention_mask
         q = query.permute(1, 2, 0, 3)  # [sq, b, np, hn] -> [b, np, sq, hn]
@@ -76,3 +79,14 @@ class SdpaAttention(MegatronModule):
             )  # [b, np, sq, hn]
         sq, b = out.shape[2], out.shape[0]
         return out.permute(2, 0, 1, 3).reshape(sq, b, -1)  # [b, np, sq, hn] -> [sq, b, np * hn]
+
+    def _packed(self, query: Tensor, key: Tensor, value: Tensor, params: Any, causal: bool) -> Tensor:
+        """Attention confined to each sequence of a packed row (nemo_drift/megatron/packed_attention.py
+        picks varlen_attn on GPU, a block-causal mask on CPU)."""
+        if getattr(params, "qkv_format", "thd") != "thd":
+            raise ValueError(f"SdpaAttention packs the 'thd' layout only, got qkv_format {params.qkv_format!r}")
+        if self.training and self.dropout_p > 0:
+            raise ValueError(f"packed sequences with attention dropout {self.dropout_p} are not supported by the "
+                             "SDPA path: set trainer.packing=false")
+        return packed_attention(query, key, value, params, causal, self.softmax_scale,
+                                enable_gqa=self.heads_per_partition != self.groups_per_partition)

@@ -52,7 +52,7 @@ def _export(cfg: DriftConfig, out: Path, checkpoint: str, template: str) -> None
 
 def _reference(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str) -> None:
     from nemo_drift.megatron.reference import read_tokenized_pairs
-    from nemo_drift.megatron.train_entry import build_policy, pad_token_id, reference_logps
+    from nemo_drift.megatron.train_entry import build_policy, job_layout, pad_token_id, reference_logps
     from nemo_drift.runtime import init_distributed
 
     model = cfg.model
@@ -62,7 +62,7 @@ def _reference(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str) -> Non
     policy = resolve_checkpoint(Path(checkpoint))
     chunks = build_policy(policy, model, for_training=False)
     reference_logps(chunks, pairs, Path(tokens), cfg.trainer, model.seq_length, pad_token_id(model),
-                    str(policy.resolve()), path=out)
+                    str(policy.resolve()), path=out, layout=job_layout(model, cfg.trainer))
 
 
 def _train(cfg: DriftConfig, out: Path, checkpoint: str, tokens: str, epochs: str, iteration: str,

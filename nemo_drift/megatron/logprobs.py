@@ -150,7 +150,7 @@ def _logps_loss(loss_fn: LossFn, batch: Batch, token_logps: Tensor) -> tuple:
 def make_forward_step(loss_fn: LossFn) -> ForwardStep:
     """A forward-step function for `get_forward_backward_func()`.
 
-    Each call takes the next micro-batch (a collate_pairs dict, plus any extra tensors the loss needs,
+    Each call takes the next micro-batch (a collate_pairs or collate_packed dict, plus any extra tensors the loss needs,
     e.g. reference log-probs) and runs the model chunk. On the last pipeline stage megatron then calls
     the returned loss function with the token log-probs [2B, S] (logprob_output_processor), masks
     them to the response and returns `loss_fn(token_logps, batch)`. Every stage needs the same micro-batches (only
@@ -158,9 +158,12 @@ def make_forward_step(loss_fn: LossFn) -> ForwardStep:
     """
 
     def forward_step(data_iterator: Iterator[Batch], model: torch.nn.Module) -> tuple[Tensor, Callable]:
+        from nemo_drift.megatron.batch import packed_seq_params
+
         batch = batch_to_device(next(data_iterator))
         output = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"],
-                       output_processor=logprob_output_processor)  # last stage: log-probs [2B, S]; else hidden
+                       packed_seq_params=packed_seq_params(batch),  # None for a padded batch
+                       output_processor=logprob_output_processor)  # last stage: log-probs [2B, S] / [1, W]; else hidden
         return output, partial(_logps_loss, loss_fn, batch)
 
     return forward_step

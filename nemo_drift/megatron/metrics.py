@@ -2,7 +2,8 @@
 
 Logged per optimizer step: loss, rewards/chosen, rewards/rejected (implicit rewards
 beta * log pi/pi_ref), rewards/margin (mean) and rewards/margin_std, rewards/accuracy (share of pairs
-whose chosen reward beats the rejected one), grad_norm, lr, tokens_per_s. Sinks: a `metrics.jsonl` in
+whose chosen reward beats the rejected one), grad_norm, lr, tokens_per_s, packing_efficiency (real tokens /
+positions run, padding included: what packing raises). Sinks: a `metrics.jsonl` in
 the output folder (one JSON object per logged step), wandb (offline unless told otherwise; no
 network needed), and a tqdm bar with ETA. Only global rank 0 writes.
 """
@@ -30,32 +31,37 @@ class StepAccumulator:
     sums: dict[str, float] = field(default_factory=lambda: {k: 0.0 for k in SUM_KEYS})
     pairs: float = 0.0
     tokens: float = 0.0
+    row_tokens: float = 0.0
 
-    def add(self, stats: dict[str, Tensor], num_tokens: int) -> None:
-        """Add one micro-batch: `stats` maps SUM_KEYS to per-pair tensors [B]."""
+    def add(self, stats: dict[str, Tensor], num_tokens: int, row_tokens: Optional[int] = None) -> None:
+        """Add one micro-batch: `stats` maps SUM_KEYS to per-pair tensors [B]; `num_tokens` real tokens in
+        `row_tokens` positions (padding included; default: no padding)."""
         for key in SUM_KEYS:
             self.sums[key] += float(stats[key].detach().double().sum())
         self.pairs += float(stats["loss"].numel())
         self.tokens += float(num_tokens)
+        self.row_tokens += float(num_tokens if row_tokens is None else row_tokens)
 
     def reduce(self, group: Optional[dist.ProcessGroup] = None) -> dict[str, float]:
         """Means over all pairs of the step, summed over `group` (world: non-last PP stages add zeros).
 
         Tokens are the total over the group; the PP last stage is the only one that adds stats.
         """
-        values = torch.tensor([*(self.sums[k] for k in SUM_KEYS), self.pairs, self.tokens], dtype=torch.float64)
+        values = torch.tensor([*(self.sums[k] for k in SUM_KEYS), self.pairs, self.tokens, self.row_tokens],
+                              dtype=torch.float64)
         if dist.is_initialized():
             # NCCL reduces device tensors only (found on an H100: "No backend type associated with device type cpu").
             device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else values.device
             values = values.to(device)
             dist.all_reduce(values, group=group)
             values = values.cpu()
-        *sums, pairs, tokens = values.tolist()
+        *sums, pairs, tokens, row_tokens = values.tolist()
         means = {k: s / max(pairs, 1.0) for k, s in zip(SUM_KEYS, sums)}
         margin_sq = means.pop("rewards/margin_sq")
         means["rewards/margin_std"] = math.sqrt(max(margin_sq - means["rewards/margin"] ** 2, 0.0))
         means["pairs"] = pairs
         means["tokens"] = tokens
+        means["packing_efficiency"] = tokens / row_tokens if row_tokens else 1.0
         return means
 
 

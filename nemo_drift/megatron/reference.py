@@ -23,7 +23,8 @@ from torch import Tensor
 
 from nemo_drift.data.jsonl import iter_jsonl_located, read_jsonl, write_jsonl
 from nemo_drift.data.records import RefLogps, TokenizedPair
-from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
+from nemo_drift.megatron.batch import sequence_sums
+from nemo_drift.megatron.logprobs import make_forward_step
 
 
 def ref_logps_path(pairs_path: Path) -> Path:
@@ -75,7 +76,7 @@ def run_pipeline(chunks: list[torch.nn.Module], forward_step: Callable, microbat
 
     if not microbatches:
         return
-    rows = microbatches[0]["tokens"].shape[0]  # 2 x pairs per micro-batch
+    rows = microbatches[0]["tokens"].shape[0]  # 2 x pairs per padded micro-batch; 1 per packed row
     width = max(int(b["tokens"].shape[1]) for b in microbatches)  # PP exchanges shapes (variable_seq_lengths)
     iterators: Any = [iter(microbatches) for _ in chunks] if len(chunks) > 1 else iter(microbatches)
     get_forward_backward_func()(
@@ -87,7 +88,7 @@ def _recording_loss(sink: list[tuple[Tensor, Tensor, list[str]]]) -> Callable:
     """A loss for logprobs.make_forward_step that records (sums [2B], token counts [2B], pair ids)."""
 
     def loss_fn(token_logps: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict]:
-        sums, counts = sum_by_sequence(token_logps, batch["loss_mask"])  # [2B], [2B]
+        sums, counts = sequence_sums(token_logps, batch)  # [2B], [2B]: chosen first, then rejected
         sink.append((sums.detach(), counts.detach(), batch["pair_ids"]))
         return token_logps.new_zeros(()), {}
 

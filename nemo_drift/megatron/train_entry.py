@@ -23,7 +23,8 @@ from nemo_drift.config.trainer import TrainerConfig
 from nemo_drift.megatron.optimizer import wrap_ddp
 from nemo_drift.megatron.reference import (RefLogps, gather_reference_logps, microbatch_logps, read_ref_logps,
                                            read_tokenized_pairs, ref_logps_path, write_ref_logps)
-from nemo_drift.megatron.trainer import TrainResult, latest_checkpoint, make_microbatch, to_device, train, unwrap
+from nemo_drift.megatron.trainer import (Layout, TrainResult, latest_checkpoint, make_microbatch, row_packer, to_device,
+                                         train, unwrap)
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,23 @@ def build_policy(init_path: Path, model_cfg: ModelConfig, for_training: bool,
     return wrap_ddp(chunks, trainer_cfg) if for_training else chunks
 
 
+def job_layout(model_cfg: ModelConfig, trainer_cfg: TrainerConfig) -> Layout:
+    """Padded or packed micro-batches for a job (trainer.packing with the attention backend that will run)."""
+    packed = trainer_cfg.packs(model_cfg.resolved_attention_backend(), model_cfg.context_parallel_size)
+    return Layout.of(packed, trainer_cfg, model_cfg.seq_length, model_cfg.pipeline_model_parallel_size)
+
+
 def reference_microbatches(pairs: Sequence[Any], trainer_cfg: TrainerConfig, seq_length: int, pad_id: int,
-                           dp_rank: int, dp_size: int, device: Any) -> list[list[dict[str, Any]]]:
+                           dp_rank: int, dp_size: int, device: Any, layout: Layout = Layout()
+                           ) -> list[list[dict[str, Any]]]:
     """This rank's share of all pairs (pairs dp_rank, dp_rank + dp, ...) in groups of equal-shape
-    micro-batches (full micro-batches, then the remainder), one pipeline pass per group."""
+    micro-batches (full micro-batches, then the remainder), one pipeline pass per group; packed, one
+    group of rows placed as the training step places them."""
     mine = list(pairs[dp_rank::dp_size])
+    if layout.packed:
+        rows = row_packer(mine, trainer_cfg, seq_length)(list(range(len(mine)))) if mine else []
+        return [[to_device(make_microbatch([mine[i] for i in row], pad_id, seq_length, layout=layout), device)
+                 for row in rows]] if rows else []
     mbs = trainer_cfg.micro_batch_size
     full = len(mine) - len(mine) % mbs
     groups = [[mine[i:i + mbs] for i in range(0, full, mbs)]]
@@ -105,7 +118,7 @@ def stored_reference(path: Path, pairs: Sequence[Any], reference_model: str, seq
 
 def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, trainer_cfg: TrainerConfig,
                     seq_length: int, pad_id: int, reference_model: str,
-                    path: Optional[Path] = None) -> dict[str, RefLogps]:
+                    path: Optional[Path] = None, layout: Layout = Layout()) -> dict[str, RefLogps]:
     """The stored reference log-probs of the pairs, computed (one forward-only pass) and written when
     absent or stale. They live beside the pairs unless `path` says where (the run's reference stage)."""
     import torch.distributed as dist
@@ -120,7 +133,7 @@ def reference_logps(chunks: list[Any], pairs: Sequence[Any], pairs_path: Path, t
     device = next(chunks[0].parameters()).device
     local: dict[str, RefLogps] = {}
     for group in reference_microbatches(pairs, trainer_cfg, seq_length, pad_id, ps.get_data_parallel_rank(),
-                                        ps.get_data_parallel_world_size(), device):
+                                        ps.get_data_parallel_world_size(), device, layout):
         local.update(microbatch_logps(chunks, group))
     values = gather_reference_logps(local)
     for value in values.values():
@@ -161,34 +174,38 @@ def run_training(pairs_path: Path | str, init_path: Path | str, out_dir: Path | 
                      model_cfg.context_parallel_size, seed=trainer_cfg.seed)
     pairs = read_tokenized_pairs(pairs_path)
     pad_id, seq = pad_token_id(model_cfg), model_cfg.seq_length
+    layout = job_layout(model_cfg, trainer_cfg)
     chunks = build_policy(init_path, model_cfg, for_training=True, trainer_cfg=trainer_cfg)
-    score_heldout = _heldout_scorer(heldout, chunks, trainer_cfg, seq, pad_id)
+    score_heldout = _heldout_scorer(heldout, chunks, trainer_cfg, seq, pad_id, layout)
     score_heldout("start", str(init_path.resolve()))
     if pair_scores is not None and pair_scores.start is not None:
         reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()),
-                        path=pair_scores.start)
+                        path=pair_scores.start, layout=layout)
     base = Path(trainer_cfg.base_reference(model_cfg.hf_path))
     if trainer_cfg.reference == "in_loop":
         ref_source = init_path if trainer_cfg.reference_model == "iteration_start" else base
         ref_chunks = build_policy(ref_source, model_cfg, for_training=False)
         result = train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_chunks=ref_chunks,
-                       resume=resume, stop_after_step=stop_after_step)
+                       resume=resume, stop_after_step=stop_after_step, layout=layout)
     else:
         if ref_path is not None:
             ref = read_ref_logps(Path(ref_path), [p.id for p in pairs])
         elif trainer_cfg.reference_model == "base":
             ref_model = build_policy(base, model_cfg, for_training=False)
-            ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id, str(base.resolve()))
+            ref = reference_logps(ref_model, pairs, pairs_path, trainer_cfg, seq, pad_id, str(base.resolve()),
+                                  layout=layout)
             del ref_model
         else:
-            ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()))
+            ref = reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, str(init_path.resolve()),
+                                  layout=layout)
         result = train(chunks, pairs, trainer_cfg, out_dir, seq_length=seq, pad_id=pad_id, ref_logps=ref,
-                       resume=resume, stop_after_step=stop_after_step)
+                       resume=resume, stop_after_step=stop_after_step, layout=layout)
     if stop_after_step is None:
         trained = f"{out_dir.resolve()}@step{result.last_step}"
         score_heldout("end", trained)
         if pair_scores is not None:
-            reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, trained, path=pair_scores.end)
+            reference_logps(chunks, pairs, pairs_path, trainer_cfg, seq, pad_id, trained, path=pair_scores.end,
+                            layout=layout)
     return result
 
 
@@ -213,7 +230,7 @@ class PairScoring:
 
 
 def _heldout_scorer(heldout: Optional[HeldOutScoring], chunks: list[Any], trainer_cfg: TrainerConfig, seq_length: int,
-                    pad_id: int) -> Callable[[str, str], None]:
+                    pad_id: int, layout: Layout) -> Callable[[str, str], None]:
     """score(when, model_name): the held-out records through the reference pass of `chunks` as they are now,
     written to `heldout.start` or `heldout.end`; nothing when there is nothing held out."""
     records = read_tokenized_pairs(heldout.tokens) if heldout is not None else []
@@ -221,7 +238,8 @@ def _heldout_scorer(heldout: Optional[HeldOutScoring], chunks: list[Any], traine
     def score(when: str, model_name: str) -> None:
         path = None if heldout is None else heldout.start if when == "start" else heldout.end
         if records and path is not None:
-            reference_logps(chunks, records, heldout.tokens, trainer_cfg, seq_length, pad_id, model_name, path=path)
+            reference_logps(chunks, records, heldout.tokens, trainer_cfg, seq_length, pad_id, model_name, path=path,
+                            layout=layout)
     return score
 
 

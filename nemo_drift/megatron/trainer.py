@@ -5,6 +5,8 @@
                              as Hugging Face's Trainer does with drop_last=False):
         reference log-probs: read from the precomputed store, or a forward-only pass of the frozen
                              reference model (trainer.reference=in_loop)
+        micro-batches:       padded groups of micro_batch_size pairs, or (trainer.packing) rows packed
+                             with whole pairs up to the same token budget (docs/packing.md)
         forward + backward through megatron's (pipeline) schedule, micro-batch by micro-batch:
                              loss = preference loss (dpo/ipo/rpo) averaged over the pairs of the step
         clip the TP/PP-aware grad norm, optimizer step, lr schedule step
@@ -26,11 +28,12 @@ import torch
 from torch import Tensor
 
 from nemo_drift.config.trainer import TrainerConfig
-from nemo_drift.megatron.data_order import epoch_order, step_plan
+from nemo_drift.megatron.batch import sequence_sums
+from nemo_drift.megatron.data_order import Packer, epoch_order, step_plan
 from nemo_drift.megatron.losses import PairLogps, compute_pair_loss, preference_stats
 from nemo_drift.megatron.metrics import MetricsLogger, StepAccumulator
 from nemo_drift.megatron.optimizer import build_optimizer, optimizer_step, prepare_for_load
-from nemo_drift.megatron.logprobs import make_forward_step, sum_by_sequence
+from nemo_drift.megatron.logprobs import make_forward_step
 from nemo_drift.megatron.reference import RefLogps, microbatch_logps, run_pipeline
 from nemo_drift.megatron.schedule import build_scheduler, current_lr, job_steps, steps_per_epoch
 
@@ -57,18 +60,59 @@ class TrainResult:
 
 # --- micro-batches -------------------------------------------------------------------------------
 
-def make_microbatch(pairs: Sequence[Any], pad_id: int, seq_length: int,
-                    ref: Optional[dict[str, RefLogps]] = None, loss_weight: float = 1.0) -> dict[str, Any]:
-    """Collate pairs (helper-2's `collate_pairs`: chosen rows first, then rejected) plus pair ids,
-    token count, the weight of its mean loss (see step_plan) and, when given, the reference
-    log-probs of each pair."""
-    from nemo_drift.megatron.batch import collate_pairs
+@dataclass(frozen=True)
+class Layout:
+    """How pairs become micro-batches: padded groups of trainer.micro_batch_size pairs, or packed rows."""
 
-    batch = dict(collate_pairs(list(pairs), pad_id, seq_length))
+    packed: bool = False
+    row_length: Optional[int] = None
+    """Packed rows' fixed width (pipeline parallelism keeps micro-batch shapes static); None: each row as
+    wide as its content."""
+
+    @classmethod
+    def of(cls, packed: bool, cfg: TrainerConfig, seq_length: int, pipeline_parallel: int) -> "Layout":
+        """The layout of a job: with packing under pipeline parallelism every row is the full token budget."""
+        fixed = row_capacity(cfg, seq_length) if packed and pipeline_parallel > 1 else None
+        return cls(packed, None if fixed is None else -(-fixed // 8) * 8)
+
+
+def row_capacity(cfg: TrainerConfig, seq_length: int) -> int:
+    """Tokens a packed row may hold: the padded micro-batch's largest size (micro_batch_size pairs of two
+    sequences of seq_length), so packing never raises the activation memory of a micro-batch and every
+    pair fits in one row."""
+    return cfg.micro_batch_size * 2 * seq_length
+
+
+def row_packer(pairs: Sequence[Any], cfg: TrainerConfig, seq_length: int) -> Packer:
+    """Pair indices -> packed rows of pair indices, first-fit-decreasing on each pair's tokens."""
+    from nemo_drift.data.packing import pack_pairs, pair_length
+
+    lengths = [pair_length(len(p.prompt_ids), len(p.chosen_ids), len(p.rejected_ids), seq_length) for p in pairs]
+    capacity = row_capacity(cfg, seq_length)
+
+    def pack(indices: list[int]) -> list[list[int]]:
+        return [[indices[j] for j in row] for row in pack_pairs([lengths[i] for i in indices], capacity)]
+
+    return pack
+
+
+def make_microbatch(pairs: Sequence[Any], pad_id: int, seq_length: int,
+                    ref: Optional[dict[str, RefLogps]] = None, loss_weight: float = 1.0,
+                    layout: Layout = Layout()) -> dict[str, Any]:
+    """Collate pairs (`collate_pairs`: chosen rows first, then rejected; or one packed row, `collate_packed`)
+    plus pair ids, real and padded token counts, the weight of its mean loss (see step_plan) and, when
+    given, the reference log-probs of each pair."""
+    from nemo_drift.megatron.batch import collate_packed, collate_pairs
+
+    if layout.packed:
+        batch = dict(collate_packed(list(pairs), pad_id, seq_length, row_length=layout.row_length))
+    else:
+        batch = dict(collate_pairs(list(pairs), pad_id, seq_length))
     batch["pair_ids"] = [str(p.id) for p in pairs]
     batch["loss_weight"] = float(loss_weight)
     batch["num_tokens"] = int(sum(min(len(p.prompt_ids) + len(c), seq_length)
                                   for p in pairs for c in (p.chosen_ids, p.rejected_ids)))
+    batch["row_tokens"] = int(batch["tokens"].numel())
     if ref is not None:
         attach_reference(batch, ref)
     return batch
@@ -102,7 +146,7 @@ def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool,
     """
 
     def loss_fn(token_logps: Tensor, batch: dict[str, Any]) -> tuple[Tensor, dict]:
-        logps, counts = sum_by_sequence(token_logps, batch["loss_mask"])  # [2B], [2B]
+        logps, counts = sequence_sums(token_logps, batch)  # [2B], [2B]: chosen first, then rejected
         if not torch.equal(counts.long().cpu(), batch["ref_tokens"].long().cpu()):
             raise ValueError(f"pairs {batch['pair_ids']}: the reference log-probs cover other response tokens "
                              "than the policy's (other seq_length or tokens); recompute the reference")
@@ -112,7 +156,7 @@ def dpo_loss_fn(cfg: TrainerConfig, acc: StepAccumulator, record: bool,
                                 length_normalize=cfg.length_normalize)
         weight = batch["loss_weight"]
         if record and weight > 0:
-            acc.add(preference_stats(out), batch["num_tokens"])
+            acc.add(preference_stats(out), batch["num_tokens"], batch["row_tokens"])
             if seen is not None:
                 seen.extend(batch["pair_ids"])
         loss = out.losses.mean()
@@ -219,10 +263,11 @@ def load_train_checkpoint(path: Path, chunks: list[torch.nn.Module], optimizer: 
 def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfig, out_dir: Path, *,
           seq_length: int, pad_id: int, ref_logps: Optional[dict[str, RefLogps]] = None,
           ref_chunks: Optional[list[torch.nn.Module]] = None, resume: bool = True,
-          stop_after_step: Optional[int] = None) -> TrainResult:
+          stop_after_step: Optional[int] = None, layout: Layout = Layout()) -> TrainResult:
     """Train DDP-wrapped `chunks` on `pairs` for cfg.epochs (or cfg.max_steps); checkpoint to out_dir.
 
     Exactly one of `ref_logps` (precomputed) and `ref_chunks` (in-loop reference model) is given.
+    `layout`: padded micro-batches or packed rows (the same loss and gradients, Layout).
     `stop_after_step` ends the call early (after checkpointing) as if interrupted: for resume tests.
     """
     from megatron.core import parallel_state as ps
@@ -249,6 +294,7 @@ def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfi
     if latest is not None:
         start = load_train_checkpoint(latest, chunks, optimizer, scheduler, data_state)
         logger.info("resumed from %s at step %d", latest, start)
+    packer = row_packer(pairs, cfg, seq_length) if layout.packed else None
     metrics_log = MetricsLogger(out_dir, total, start, cfg.wandb_mode, cfg.wandb_project, cfg.wandb_run_name, asdict(cfg))
     result = TrainResult(first_step=start + 1, last_step=start)
     end = total if stop_after_step is None else min(total, stop_after_step)
@@ -256,8 +302,8 @@ def train(chunks: list[torch.nn.Module], pairs: Sequence[Any], cfg: TrainerConfi
         for step in range(start, end):
             epoch, position = divmod(step, per_epoch)
             order = epoch_order(len(pairs), cfg.seed, epoch)
-            micro = [to_device(make_microbatch([pairs[i] for i in g], pad_id, seq_length, ref_logps, weight), device)
-                     for g, weight in step_plan(order, position, cfg, dp_rank, dp_size)]
+            micro = [to_device(make_microbatch([pairs[i] for i in g], pad_id, seq_length, ref_logps, weight, layout), device)
+                     for g, weight in step_plan(order, position, cfg, dp_rank, dp_size, packer)]
             if ref_chunks is not None:  # in-loop reference: a forward-only pass of the frozen model
                 ref = microbatch_logps(list(ref_chunks), micro)
                 for batch in micro:

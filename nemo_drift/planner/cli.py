@@ -39,6 +39,10 @@ def format_plan(plan: Plan, inp: DriftConfig) -> str:
     lines += [f"batch: {tr.micro_batch_size} pair(s)/micro-batch x {lay.num_microbatches} micro-batches x DP {plan.dp} "
               f"= {tr.global_batch_size} pairs/step; {tr.global_batch_size} pairs x 2 seqs x {lay.seq_length} tokens "
               f"= {plan.tokens_per_step:,} tokens/step",
+              f"packing: trainer.packing={tr.packing}; a packed row holds up to {tr.micro_batch_size * 2 * lay.seq_length:,} "
+              "tokens (the padded micro-batch's largest size, so the activation term below covers a full row); a step "
+              f"runs as many rows as its pairs fill, at most {lay.num_microbatches} per rank. Memory and time below assume "
+              "every sequence is seq_length long (the upper bound; packing lowers the time on real lengths)",
               "training memory per GPU (largest pipeline stage):",
               f"  weights          {_gib(t.weights)}   ({t.params / 1e9:.3f}B params on this GPU)",
               f"  grads (fp32)     {_gib(t.grads)}",

@@ -87,6 +87,8 @@ def test_run_writes_what_a_user_needs(finished_run):
         assert len(pairs) == 8
         steps = (run_dir / f"iter_{k}/train/metrics.jsonl").read_text().splitlines()
         assert len(steps) == 4  # 8 pairs / global batch 2
+        manifest = json.loads((run_dir / f"iter_{k}/train/manifest.json").read_text())
+        assert 0 < manifest["counts"]["packing_efficiency"] <= 1  # packed by default on the SDPA path
     parity = json.loads((run_dir / "iter_0/parity/parity.json").read_text())
     assert parity["ok"] and parity["mult_prob_error"] < 1.05
     report = (run_dir / "report.md").read_text()

@@ -131,3 +131,47 @@ def test_trained_pairs_are_scored_with_the_end_weights(variants) -> None:
     assert min(margins.end) > 0.0
     unchanged = iteration_margins(1, as_logps(held["pairs_ref"]), as_logps(held["pairs_ref"]), 0.1, False)
     assert unchanged.end == [0.0] * 8
+
+
+@pytest.mark.slow
+def test_packed_rows_train_exactly_like_padded_micro_batches(variants) -> None:
+    # same pairs per step, packed into rows (positions restarting, attention confined to each sequence):
+    # the reference log-probs, the step-1 loss (ln 2; a packing offset bug gives several times that),
+    # the loss curve and the gradient norms equal the padded run's
+    base = variants["baseline"]
+    for name in ("packed", "packed_mbs2", "packed_in_loop"):
+        packed = variants[name]
+        assert packed["losses"][0] == pytest.approx(LN2, abs=1e-6), name
+        assert packed["losses"] == pytest.approx(base["losses"], abs=1e-5), name
+        assert packed["grad_norms"] == pytest.approx(base["grad_norms"], rel=1e-5), name
+        assert packed["unchanged"] == []
+    for pair_id, values in base["ref"].items():
+        assert variants["packed"]["ref"][pair_id] == pytest.approx(values, rel=1e-6), pair_id  # sums of 10-20 log-probs
+    # a row of a two-pair token budget holds more than one pair: fewer pad tokens than the padded run
+    assert min(variants["packed_mbs2"]["efficiency"]) > max(base["efficiency"])
+
+
+@pytest.mark.slow
+def test_every_pair_is_trained_once_per_epoch_with_packing(variants) -> None:
+    for name in ("packed", "packed_mbs2"):
+        seen = [pair for step in variants[name]["pair_ids"] for pair in step]
+        assert sorted(seen) == sorted(f"p{i}" for i in range(20)), name
+        assert [sorted(step) for step in variants[name]["pair_ids"]] == \
+            [sorted(step) for step in variants["baseline"]["pair_ids"]]  # the same pairs in the same steps
+
+
+@pytest.mark.slow
+def test_packed_resume_mid_epoch_equals_uninterrupted(variants) -> None:
+    interrupted, resumed = variants["packed_interrupted"], variants["packed_resumed"]
+    assert resumed["first_step"] == 4 and len(interrupted["losses"]) == 3
+    assert interrupted["losses"] + resumed["losses"] == pytest.approx(variants["packed"]["losses"], abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp,pp", [(2, 1), (1, 2), (1, 1)], ids=["tp2", "pp2", "dp2"])
+def test_packed_model_and_data_parallel_match_single_process(tiny_qwen_path, variants, tp: int, pp: int) -> None:
+    packed = worker_report(str(tiny_qwen_path), 2, "parallel", tp, pp)["packed"]
+    base = variants["baseline"]
+    assert packed["losses"][0] == pytest.approx(LN2, abs=1e-6)
+    assert packed["losses"] == pytest.approx(base["losses"], abs=1e-5)
+    assert packed["grad_norms"] == pytest.approx(base["grad_norms"], abs=1e-5)

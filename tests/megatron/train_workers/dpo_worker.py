@@ -2,8 +2,9 @@
 
     torchrun --nproc_per_node N dpo_worker.py <model> <out> <scenario> [tp] [pp]
 
-Scenarios: "parallel" (one run at the given TP/PP; DP = N / (TP x PP)) and "variants" (one process:
-baseline, micro-batch 2 x 2, in-loop reference, resume from step 2, parameter change check).
+Scenarios: "parallel" (at the given TP/PP, DP = N / (TP x PP): padded and packed runs) and "variants" (one
+process: baseline, micro-batch 2 x 2, in-loop reference, resume from step 2, parameter change check, and the
+packed runs: packed, packed with a two-pair token budget, packed in-loop, packed resume mid-epoch).
 Every run: 20 pairs, global batch 4 (5 steps), RMSprop lr 1e-4, no warmup, clip 1.0, seq_length 32.
 """
 from __future__ import annotations
@@ -43,35 +44,47 @@ def build(model_path: str, tp: int, pp: int, training: bool = True) -> list:
     return wrap_ddp(chunks) if training else chunks
 
 
-def reference(chunks: list, pairs: list) -> dict:
+def reference(chunks: list, pairs: list, cfg=None, layout=None) -> dict:
+    """One pair per padded micro-batch, or packed rows as the job's reference pass places them."""
     from megatron.core import parallel_state as ps
 
     from nemo_drift.megatron.reference import compute_reference_logps
+    from nemo_drift.megatron.train_entry import reference_microbatches
     from nemo_drift.megatron.trainer import make_microbatch
 
-    mine = pairs[ps.get_data_parallel_rank()::ps.get_data_parallel_world_size()]
-    return compute_reference_logps(chunks, [make_microbatch([p], 0, SEQ) for p in mine])
+    rank, size = ps.get_data_parallel_rank(), ps.get_data_parallel_world_size()
+    if layout is not None and layout.packed:
+        device = next(chunks[0].parameters()).device
+        return compute_reference_logps(chunks, reference_microbatches(pairs, cfg, SEQ, 0, rank, size, device, layout)[0])
+    return compute_reference_logps(chunks, [make_microbatch([p], 0, SEQ) for p in pairs[rank::size]])
 
 
 def run(model_path: str, out: Path, tp: int, pp: int, ref_mode: str = "precomputed", stop_after: int | None = None,
-        **overrides) -> dict:
+        packed: bool = False, **overrides) -> dict:
     from nemo_drift.config.trainer import TrainerConfig
-    from nemo_drift.megatron.trainer import train
+    from nemo_drift.megatron.trainer import Layout, train
 
     pairs = make_pairs()
     cfg = TrainerConfig(**{**BASE, **overrides})
+    layout = Layout.of(packed, cfg, SEQ, pp)
     chunks = build(model_path, tp, pp)
     before = {n: p.detach().clone() for n, p in chunks[0].module.named_parameters()}
     if ref_mode == "in_loop":
         result = train(chunks, pairs, replace(cfg, reference="in_loop"), out, seq_length=SEQ, pad_id=0,
-                       ref_chunks=build(model_path, tp, pp, training=False), stop_after_step=stop_after)
+                       ref_chunks=build(model_path, tp, pp, training=False), stop_after_step=stop_after, layout=layout)
     else:
-        result = train(chunks, pairs, cfg, out, seq_length=SEQ, pad_id=0, ref_logps=reference(chunks, pairs),
-                       stop_after_step=stop_after)
+        ref = reference(chunks, pairs, cfg, layout)
+        result = train(chunks, pairs, cfg, out, seq_length=SEQ, pad_id=0, ref_logps=ref, stop_after_step=stop_after,
+                       layout=layout)
     unchanged = [n for n, p in chunks[0].module.named_parameters() if torch.equal(p.detach(), before[n])]
-    return {"losses": result.losses, "grad_norms": [m["grad_norm"] for m in result.metrics],
-            "accuracy": [m["rewards/accuracy"] for m in result.metrics], "first_step": result.first_step,
-            "unchanged": unchanged, "n_params": len(before)}
+    report = {"losses": result.losses, "grad_norms": [m["grad_norm"] for m in result.metrics],
+              "accuracy": [m["rewards/accuracy"] for m in result.metrics], "first_step": result.first_step,
+              "unchanged": unchanged, "n_params": len(before), "pair_ids": result.pair_ids,
+              "efficiency": [m["packing_efficiency"] for m in result.metrics]}
+    if ref_mode != "in_loop":
+        report["ref"] = {k: [v.ref_chosen_logp, v.ref_rejected_logp, v.chosen_tokens, v.rejected_tokens]
+                         for k, v in ref.items()}
+    return report
 
 
 def entry_point_runs(model_path: str, out: Path) -> dict:
@@ -143,8 +156,15 @@ def main() -> None:
     results: dict = {}
     if scenario == "parallel":
         results["run"] = run(model_path, out / "run", tp, pp)
+        results["packed"] = run(model_path, out / "packed", tp, pp, packed=True)
     else:
         results["baseline"] = run(model_path, out / "baseline", tp, pp)
+        results["packed"] = run(model_path, out / "packed", tp, pp, packed=True)
+        results["packed_mbs2"] = run(model_path, out / "packed_mbs2", tp, pp, packed=True, micro_batch_size=2)
+        results["packed_in_loop"] = run(model_path, out / "packed_in_loop", tp, pp, ref_mode="in_loop", packed=True)
+        results["packed_interrupted"] = run(model_path, out / "packed_resume", tp, pp, packed=True, save_every_steps=2,
+                                            stop_after=3)
+        results["packed_resumed"] = run(model_path, out / "packed_resume", tp, pp, packed=True, save_every_steps=2)
         results["mbs2"] = run(model_path, out / "mbs2", tp, pp, micro_batch_size=2)
         results["in_loop"] = run(model_path, out / "in_loop", tp, pp, ref_mode="in_loop")
         results["interrupted"] = run(model_path, out / "resume", tp, pp, save_every_steps=2, stop_after=2)
