@@ -57,6 +57,7 @@ class Shape:
 
 SHAPES = {
     "qwen2_5_1_5b": Shape(hidden=1536, layers=28, heads=12, kv_heads=2, ffn=8960, vocab=151936, seq=2048, pairs=2),
+    "small": Shape(hidden=256, layers=4, heads=4, kv_heads=2, ffn=768, vocab=8192, seq=512, pairs=2),
     "tiny": Shape(hidden=128, layers=2, heads=4, kv_heads=2, ffn=256, vocab=2048, seq=128, pairs=2),
 }
 
@@ -182,22 +183,18 @@ def hf_peer(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warm
 
 # --- ours ---------------------------------------------------------------------------------------
 
-def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
-                  variant: str = "full") -> dict:
-    """variant "full": the path a run takes. Diagnostics: "no_fp16_module" builds the model in bf16
-    without Float16Module (whose last stage returns fp32 logits); "torch_rmsprop" also drops megatron
-    DDP and the megatron optimizer (plain autograd + torch RMSprop on bf16 weights, as the peer)."""
+def build_megatron(s: Shape, device: torch.device, dtype: torch.dtype, trainer, variant: str = "full"):
+    """(model, chunks, optimizer): megatron-core GPTModel of shape `s` with our SDPA spec and the fusion
+    flags a run gets on this machine; for variant "full" in Float16Module (bf16) with megatron DDP and
+    our megatron optimizer, wired as a run wires them (see megatron_ours for the other variants)."""
     from megatron.core.models.gpt import GPTModel
     from megatron.core.transformer import TransformerConfig
 
     from nemo_drift.config.model import have_transformer_engine
-    from nemo_drift.config.trainer import TrainerConfig
     from nemo_drift.megatron.layer_spec import sdpa_layer_spec
     from nemo_drift.megatron.model import fusion_flags
     from nemo_drift.megatron.optimizer import build_optimizer, wrap_ddp
-    from nemo_drift.data.records import TokenizedPair
-    from nemo_drift.megatron.reference import compute_reference_logps
-    from nemo_drift.megatron.trainer import make_microbatch, to_device, train_step, wire_megatron_config
+    from nemo_drift.megatron.trainer import wire_megatron_config
     from nemo_drift.runtime import init_distributed
 
     init_distributed(1, 1, 1, seed=1234)
@@ -218,14 +215,27 @@ def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int
         from megatron.core.transformer.module import Float16Module
 
         model = Float16Module(config, model)
+    if variant == "torch_rmsprop":
+        return model, [model], torch.optim.RMSprop(model.parameters(), lr=trainer.lr)
+    chunks = wrap_ddp([model], trainer)
+    optimizer = build_optimizer(chunks, trainer)
+    wire_megatron_config(chunks, optimizer)
+    return model, chunks, optimizer
+
+
+def megatron_ours(s: Shape, device: torch.device, dtype: torch.dtype, steps: int, warmup: int,
+                  variant: str = "full") -> dict:
+    """variant "full": the path a run takes. Diagnostics: "no_fp16_module" builds the model in bf16
+    without Float16Module (whose last stage returns fp32 logits); "torch_rmsprop" also drops megatron
+    DDP and the megatron optimizer (plain autograd + torch RMSprop on bf16 weights, as the peer)."""
+    from nemo_drift.config.trainer import TrainerConfig
+    from nemo_drift.data.records import TokenizedPair
+    from nemo_drift.megatron.reference import compute_reference_logps
+    from nemo_drift.megatron.trainer import make_microbatch, to_device, train_step
+
     trainer = TrainerConfig(micro_batch_size=s.pairs, global_batch_size=s.pairs, lr=5e-7, optimizer="rmsprop",
                             clip_grad=1.0, wandb_mode="disabled")
-    if variant == "torch_rmsprop":
-        chunks, optimizer = [model], torch.optim.RMSprop(model.parameters(), lr=5e-7)
-    else:
-        chunks = wrap_ddp([model], trainer)
-        optimizer = build_optimizer(chunks, trainer)
-        wire_megatron_config(chunks, optimizer)
+    model, chunks, optimizer = build_megatron(s, device, dtype, trainer, variant)
     tokens = random_batch(s, torch.device("cpu")).tolist()
     half = s.seq // 2
     pairs = [TokenizedPair(id=str(i), prompt_ids=tokens[i][:half], chosen_ids=tokens[i][half:],
