@@ -22,7 +22,7 @@ does not depend on them). Each path runs in its own fresh process, so its peak m
 
 Our reference pass runs once over all the steps' pairs and is timed; `pairs_per_s_incl_reference`
 amortises it per pair (a run does one such pass per iteration). Prints and writes a JSON report:
-pairs/s, real tokens/s (tokens of the sequences themselves, no padding), model TFLOP/s and MFU on real
+pairs/s (and pairs per CPU-second, steadier on a shared CPU), real tokens/s (tokens of the sequences themselves, no padding), model TFLOP/s and MFU on real
 tokens (GPU), peak memory, the share of real tokens in what each path computes, and the ratios.
 """
 from __future__ import annotations
@@ -118,6 +118,21 @@ def real_train_flops(shape: Shape, lengths: list[int]) -> float:
     return float(sum(6 * n * length + 6 * shape.layers * shape.hidden * length * length for length in lengths))
 
 
+def measure(step: Callable[[], None], work: Workload, warmup: int, device: torch.device) -> dict[str, float]:
+    """Wall seconds and peak memory per measured step (bench_dpo_step.timed), and this process's CPU
+    seconds per measured step: on a shared CPU the CPU time is the steadier figure."""
+    cpu: list[float] = []
+
+    def counted() -> None:
+        start = time.process_time()
+        step()
+        cpu.append(time.process_time() - start)
+
+    steps = len(work.steps) - warmup
+    sec, peak = timed(counted, steps, warmup, device)
+    return {"seconds_per_step": sec, "peak_gib": peak, "cpu_seconds_per_step": sum(cpu[warmup:]) / steps}
+
+
 def cycling(items: list[Any]) -> Callable[[], Any]:
     """A function returning items[0], items[1], ... in turn (so warm-up and measured steps differ)."""
     it: Iterator[Any] = iter(items)
@@ -181,8 +196,7 @@ def peer(shape: Shape, work: Workload, device: torch.device, dtype: torch.dtype,
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    sec, peak = timed(step, len(work.steps) - warmup, warmup, device)
-    return {"seconds_per_step": sec, "peak_gib": peak, "computed_tokens": computed}
+    return {**measure(step, work, warmup, device), "computed_tokens": computed}
 
 
 # --- ours -----------------------------------------------------------------------------------------
@@ -227,8 +241,7 @@ def ours(shape: Shape, work: Workload, device: torch.device, dtype: torch.dtype,
     def step() -> None:
         losses.append(train_step(chunks, optimizer, next_step(), cfg)["loss"])
 
-    sec, peak = timed(step, len(work.steps) - warmup, warmup, device)
-    return {"seconds_per_step": sec, "peak_gib": peak, "computed_tokens": computed,
+    return {**measure(step, work, warmup, device), "computed_tokens": computed,
             "reference_pass_seconds_all_pairs": reference_seconds,
             "reference_pass_seconds_per_pair": reference_seconds / len(pairs),
             "rows_per_step": [len(plan) for plan in plans], "first_loss": losses[0], "ln2": float(np.log(2))}
@@ -263,6 +276,7 @@ def summarise(results: dict[str, dict], shape: Shape, work: Workload, warmup: in
     for r in results.values():
         seconds = r["seconds_per_step"] * steps
         r["pairs_per_s"] = pairs / seconds
+        r["pairs_per_cpu_s"] = pairs / (r["cpu_seconds_per_step"] * steps)
         r["real_tokens_per_s"] = real_tokens(lengths) / seconds
         r["real_share_of_computed_tokens"] = real_tokens(lengths) / r["computed_tokens"]
         r["model_tflops_per_s_real_tokens"] = flops / seconds / 1e12
@@ -270,19 +284,22 @@ def summarise(results: dict[str, dict], shape: Shape, work: Workload, warmup: in
             r["mfu_real_tokens"] = flops / seconds / peak_flops
         if "reference_pass_seconds_per_pair" in r:
             r["pairs_per_s_incl_reference"] = pairs / (seconds + r["reference_pass_seconds_per_pair"] * pairs)
-    fair = results["peer_fp32_master"]
-    packed, padded = results["ours_packed"], results["ours_padded"]
-    ratios = {
-        "packed_vs_padded_pairs_per_s": packed["pairs_per_s"] / padded["pairs_per_s"],
-        "packed_vs_fair_peer_pairs_per_s": packed["pairs_per_s"] / fair["pairs_per_s"],
-        "packed_incl_reference_vs_fair_peer_pairs_per_s": packed["pairs_per_s_incl_reference"] / fair["pairs_per_s"],
-        "packed_vs_fair_peer_peak_memory": packed["peak_gib"] / fair["peak_gib"],
-        "padded_vs_fair_peer_pairs_per_s": padded["pairs_per_s"] / fair["pairs_per_s"],
-    }
-    if "peer_bf16_weights" in results:
-        bf16 = results["peer_bf16_weights"]
-        ratios["packed_vs_bf16_peer_pairs_per_s"] = packed["pairs_per_s"] / bf16["pairs_per_s"]
-        ratios["packed_vs_bf16_peer_peak_memory"] = packed["peak_gib"] / bf16["peak_gib"]
+    ratios = {}
+
+    def ratio(name: str, ours_path: str, other: str, key: str) -> None:
+        if ours_path in results and other in results:
+            ratios[name] = results[ours_path][key] / results[other][key]
+
+    ratio("packed_vs_padded_pairs_per_s", "ours_packed", "ours_padded", "pairs_per_s")
+    ratio("packed_vs_padded_pairs_per_cpu_s", "ours_packed", "ours_padded", "pairs_per_cpu_s")
+    for peer_path, name in (("peer_fp32_master", "fair_peer"), ("peer_bf16_weights", "bf16_peer")):
+        ratio(f"packed_vs_{name}_pairs_per_s", "ours_packed", peer_path, "pairs_per_s")
+        ratio(f"packed_vs_{name}_pairs_per_cpu_s", "ours_packed", peer_path, "pairs_per_cpu_s")
+        ratio(f"packed_vs_{name}_peak_memory", "ours_packed", peer_path, "peak_gib")
+        ratio(f"padded_vs_{name}_pairs_per_s", "ours_padded", peer_path, "pairs_per_s")
+    if "ours_packed" in results and "peer_fp32_master" in results:
+        ratios["packed_incl_reference_vs_fair_peer_pairs_per_s"] = (
+            results["ours_packed"]["pairs_per_s_incl_reference"] / results["peer_fp32_master"]["pairs_per_s"])
     return {"measured_steps": steps, "pairs_per_step": len(work.steps[0]), "micro_batch_pairs": shape.pairs,
             "sequences": len(lengths), "mean_sequence_tokens": float(np.mean(lengths)),
             "median_sequence_tokens": float(np.median(lengths)), "max_sequence_tokens": int(max(lengths)),

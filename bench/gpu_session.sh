@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything still owed on a GPU, as ONE device call (~7 min on one H100):
+# Everything still owed on a GPU, as ONE device call (~9 min on one H100):
 #   device run: bash bench/gpu_session.sh      carry: [".whl"]     timeout_s: 600
 # .whl/ (git-ignored) must hold the megatron-core 0.19.2 cp312 wheel (pip download megatron-core==0.19.2
 # --no-deps --python-version 3.12 --only-binary=:all: -d .whl); the device image has torch + transformers.
@@ -19,6 +19,9 @@ step() {  # name, command...: run one measurement, keep its stderr, never stop t
     "$@" > "$OUT/$name.json" 2> "$OUT/$name.err"
     echo "$name: exit $? in $((SECONDS - start)) s"
 }
+# packing first (issue 15): packed vs padded vs both peers on the heavy-tailed lengths, then uniform 2048
+step packing python3 bench/bench_packing.py --steps 4
+step packing_uniform python3 bench/bench_packing.py --uniform --steps 3 --paths peer_fp32_master,ours_packed
 # 0. the capability probe the controller runs in the training image (issue 12): torch, CUDA, TE, Apex, GPUs
 step probe python3 -m nemo_drift.runtime.probe --out "$OUT/capabilities.json"
 # 1. distributed-optimizer resume (RMSprop state keys, KeyError('step') fix): exit 0 = identical steps 3-4

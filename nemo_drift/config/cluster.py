@@ -68,6 +68,10 @@ class ClusterConfig:
     """Megatron -> HF export speed per model-parallel rank in GB/s (measured 0.054 for 0.5B incl. build)."""
     plan_pairs: int = setting(10632, invalidates=())
     """Pairs per iteration assumed by the time estimate (WildFeedback's DSAT examples: 10,632)."""
+    plan_sequence_tokens: Optional[int] = setting(None, invalidates=())
+    """Mean tokens of a training sequence (prompt + reply) assumed by the time estimate when micro-batches are
+    packed (trainer.packing): packed rows compute only real tokens. None: every sequence seq_length long (the
+    upper bound, and what padded micro-batches cost at most). The data summary's token counts give it."""
     plan_prompt_tokens: int = setting(1024, invalidates=())
     """Prompt tokens per sample assumed for vLLM prefill and KV sizing: a typical prompt (the paper's training
     prompt limit, 1024); a single sampling prompt may take up to `generation.max_prompt_tokens`."""
@@ -105,6 +109,9 @@ class ClusterConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 errors.append(f"cluster.{key}: {value!r} must be a positive integer")
+        tokens = self.plan_sequence_tokens
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+            errors.append(f"cluster.plan_sequence_tokens: {tokens!r} must be a positive integer or null")
         if isinstance(self.gpus_per_node, bool) or not isinstance(self.gpus_per_node, int) or self.gpus_per_node < 0:
             errors.append(f"cluster.gpus_per_node: {self.gpus_per_node!r} must be >= 0 (0 = CPU)")
         if self.launcher == "local" and self.nodes > 1:

@@ -82,7 +82,7 @@ class SdpaAttention(MegatronModule):
 
     def _packed(self, query: Tensor, key: Tensor, value: Tensor, params: Any, causal: bool) -> Tensor:
         """Attention confined to each sequence of a packed row (nemo_drift/megatron/packed_attention.py
-        picks varlen_attn on GPU, a block-causal mask on CPU)."""
+        picks varlen_attn on GPU, one SDPA call per sequence on CPU)."""
         if getattr(params, "qkv_format", "thd") != "thd":
             raise ValueError(f"SdpaAttention packs the 'thd' layout only, got qkv_format {params.qkv_format!r}")
         if self.training and self.dropout_p > 0:

@@ -39,10 +39,7 @@ def format_plan(plan: Plan, inp: DriftConfig) -> str:
     lines += [f"batch: {tr.micro_batch_size} pair(s)/micro-batch x {lay.num_microbatches} micro-batches x DP {plan.dp} "
               f"= {tr.global_batch_size} pairs/step; {tr.global_batch_size} pairs x 2 seqs x {lay.seq_length} tokens "
               f"= {plan.tokens_per_step:,} tokens/step",
-              f"packing: trainer.packing={tr.packing}; a packed row holds up to {tr.micro_batch_size * 2 * lay.seq_length:,} "
-              "tokens (the padded micro-batch's largest size, so the activation term below covers a full row); a step "
-              f"runs as many rows as its pairs fill, at most {lay.num_microbatches} per rank. Memory and time below assume "
-              "every sequence is seq_length long (the upper bound; packing lowers the time on real lengths)",
+              _packing_line(plan, inp),
               "training memory per GPU (largest pipeline stage):",
               f"  weights          {_gib(t.weights)}   ({t.params / 1e9:.3f}B params on this GPU)",
               f"  grads (fp32)     {_gib(t.grads)}",
@@ -62,6 +59,24 @@ def format_plan(plan: Plan, inp: DriftConfig) -> str:
               f"({tm.generate_tokens_per_s:,.0f} tok/s) | reference {tm.reference_s / 60:6.1f} min | "
               f"train {tm.train_s / 60:6.1f} min ({tm.train_tokens_per_s:,.0f} tok/s) | total {tm.total_s / 3600:.2f} h"]
     return "\n".join(lines)
+
+
+def _packing_line(plan: Plan, inp: DriftConfig) -> str:
+    """What packing does to the plan: the memory term covers a full row either way; the time assumes
+    cluster.plan_sequence_tokens real tokens per sequence when packed."""
+    tr, lay, c = inp.trainer, plan.layout, inp.cluster
+    row = tr.micro_batch_size * 2 * lay.seq_length
+    if not plan.packed:
+        return (f"packing: off (trainer.packing={tr.packing}); memory and time assume every sequence is "
+                f"seq_length long (the upper bound of padding to the micro-batch's longest sequence)")
+    head = (f"packing: on (trainer.packing={tr.packing}); a packed row holds up to {row:,} tokens, the padded "
+            "micro-batch's largest size, so the activation term below covers a full row")
+    if c.plan_sequence_tokens is None:
+        return head + ("; time assumes every sequence is seq_length long (set cluster.plan_sequence_tokens to the "
+                       "data's mean tokens per sequence for the packed time)")
+    return head + (f"; time assumes {min(c.plan_sequence_tokens, lay.seq_length):,} real tokens per sequence "
+                   f"(cluster.plan_sequence_tokens): about {plan.rows_per_step} row(s) per rank per step instead of "
+                   f"{lay.num_microbatches} padded micro-batches")
 
 
 def plan_config(model_preset: str, cluster_preset: Optional[str] = None, overrides: Sequence[str] = ()) -> DriftConfig:

@@ -37,6 +37,12 @@ class Plan:
     time: IterationTime | None
     usable_bytes: float
     refusals: list[str] = field(default_factory=list)
+    packed: bool = False
+    """Whether the job packs micro-batches (trainer.packing resolved with the attention backend this machine
+    resolves: plan where the job runs, or set model.attention_backend)."""
+    rows_per_step: int | None = None
+    """Packed rows one rank runs per step with sequences of cluster.plan_sequence_tokens (None: not packed,
+    or no mean length given)."""
 
 
 def _layout_refusals(arch: ArchitectureConfig, inp: DriftConfig, gpus: int) -> list[str]:
@@ -92,13 +98,20 @@ def make_plan(inp: DriftConfig) -> Plan:
     if plan.refusals:
         return plan
     plan.layout = _layout(inp, arch, dp)
+    plan.packed = inp.trainer.packs(inp.model.resolved_attention_backend(), inp.model.context_parallel_size)
+    if plan.packed and cluster.plan_sequence_tokens:
+        pairs_per_rank = inp.trainer.global_batch_size // dp
+        row = inp.trainer.micro_batch_size * 2 * inp.model.seq_length
+        mean_pair = 2 * min(cluster.plan_sequence_tokens, inp.model.seq_length)
+        plan.rows_per_step = -(-pairs_per_rank * mean_pair // row)
     plan.train = train_memory(arch, plan.layout)
     gen = inp.generation
     plan.vllm_replicas = gpus // gen.tensor_parallel_size if cluster.on_gpu else gen.replicas
     seq_tokens = cluster.plan_prompt_tokens + gen.max_tokens
     plan.vllm = vllm_memory(arch, gen.tensor_parallel_size, cluster.gpu_memory_gib * GIB, gen.gpu_memory_utilization,
                             seq_tokens)
-    plan.time = iteration_time(arch, cluster, gpus, mp, inp.model.seq_length, cluster.plan_pairs, gen.n, gen.max_tokens)
+    plan.time = iteration_time(arch, cluster, gpus, mp, inp.model.seq_length, cluster.plan_pairs, gen.n, gen.max_tokens,
+                               cluster.plan_sequence_tokens if plan.packed else None)
     if cluster.on_gpu and plan.train.total > usable:
         plan.refusals.append(
             f"cluster.gpu_memory_gib: training needs {plan.train.total / GIB:.1f} GiB per GPU, over the "
