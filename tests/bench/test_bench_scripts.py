@@ -51,3 +51,29 @@ def test_memory_estimate_counts_parameters_and_optimizer_state_exactly():
     assert got["ours"]["opt"] * gib == pytest.approx(4 * n, rel=1e-3)          # RMSprop: one fp32 tensor
     assert got["ours"]["oth"] * gib == pytest.approx(8 * n, rel=1e-3)          # fp32 main params + grad buffer
     assert got["ours_recompute_full"]["act"] < got["ours"]["act"]
+
+
+def test_packing_workload_lengths_are_heavy_tailed_and_capped():
+    from bench_dpo_step import SHAPES
+    from bench_packing import LengthDistribution, Workload
+
+    shape = SHAPES["small"]
+    lengths = [p + c for p, c, _ in LengthDistribution().draw(4000, shape.seq, seed=0)]
+    cut = [min(n, shape.seq) for n in lengths]
+    assert sum(cut) / len(cut) > sorted(cut)[len(cut) // 2]  # mean above median: a right tail
+    assert 0 < sum(n == shape.seq for n in cut) / len(cut) < 0.1  # a few fill the window, most do not
+    uniform = Workload.build(shape, 2, 4, uniform=True)
+    assert set(uniform.sequence_lengths(shape.seq, slice(None))) == {shape.seq}
+
+
+@pytest.mark.slow
+def test_packing_bench_packs_real_tokens_and_starts_at_ln2():
+    got = _run("bench/bench_packing.py", "--shape", "tiny", "--steps", "1", "--pairs-per-step", "6")
+    results = got["results"]
+    for path in ("ours_padded", "ours_packed"):
+        assert results[path]["first_loss"] == pytest.approx(math.log(2), abs=1e-5), path
+    packed, padded = results["ours_packed"], results["ours_padded"]
+    assert packed["real_share_of_computed_tokens"] > 0.95  # rows are rounded to 8 tokens only
+    assert padded["real_share_of_computed_tokens"] < packed["real_share_of_computed_tokens"]
+    assert len(packed["rows_per_step"]) == 2 and all(r >= 1 for r in packed["rows_per_step"])
+    assert all(math.isfinite(v) and v > 0 for v in got["ratios"].values())
