@@ -11,7 +11,6 @@ VENV  ?= .venv
 TRAIN_PY := $(VENV)/train/bin/python
 GEN_PY   := $(VENV)/gen/bin/python
 CACHE ?= .cache
-ASSETS := $(CACHE)/models/smollm2-135m-instruct/.complete $(CACHE)/models/tiny-qwen2/.complete
 export NEMO_DRIFT_VENV_ROOT := $(abspath $(VENV))
 PYTEST_ARGS ?=
 ARGS ?=

@@ -32,7 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def _asset(name: str) -> Path:
+def asset_path(name: str) -> Path:
+    """The offline asset folder `name` under the model cache; a clear error when `make assets` has not built it."""
     path = MODELS / name
     if not (path / ".complete").exists():
         raise FileNotFoundError(f"offline model asset {path} is missing: run `make assets` (or `make test`)")
@@ -42,13 +43,37 @@ def _asset(name: str) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder (fp32, ChatML template)."""
-    return _asset("smollm2-135m-instruct")
+    return asset_path("smollm2-135m-instruct")
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen_path() -> Path:
     """A 2-layer random Qwen2 (hidden 128, 4 heads, 2 KV heads) with the real Qwen tokenizer."""
-    return _asset("tiny-qwen2")
+    return asset_path("tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def gemma3_270m_path() -> Path:
+    """The real google/gemma-3-270m base model (fp32) with the repo's Gemma chat template."""
+    return asset_path("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3_path() -> Path:
+    """A 6-layer random Gemma 3 (5 sliding : 1 full, window 16, head_dim 32) with the Gemma tokenizer."""
+    return asset_path("tiny-gemma3")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama31_path() -> Path:
+    """A 2-layer random Llama with Llama 3.1 RoPE scaling (llama3, factor 8) and the SmolLM2 tokenizer."""
+    return asset_path("tiny-llama31")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_path() -> Path:
+    """A 2-layer random Qwen3 (QK-norm, head_dim 32) with the real Qwen tokenizer."""
+    return asset_path("tiny-qwen3")
 
 
 @pytest.fixture(scope="session")
