@@ -29,9 +29,10 @@ class ArchitectureConfig:
     vocab_size: int = setting(0, invalidates=())
     """Vocabulary V (logits are [tokens, V / TP])."""
     tied_embeddings: bool = setting(False, invalidates=())
-    """Input embedding and output layer share one matrix (SmolLM2, Qwen2.5 <= 3B, Gemma 3)."""
+    """Input embedding and output layer share one matrix (SmolLM2, Qwen2.5 <= 3B, Qwen3 <= 4B, Gemma 3)."""
     head_dim: int = setting(0, invalidates=())
-    """Per-head width (0: hidden_size / num_attention_heads; Gemma 3 and SmolLM2 set it explicitly)."""
+    """Per-head width (0: hidden_size / num_attention_heads). Gemma 3 and Qwen3 set it explicitly, and there
+    heads x head_dim need not equal hidden_size (Qwen3-32B: 64 x 128 = 8192, hidden 5120)."""
     activation: str = setting("silu", invalidates=())
     """Gated-MLP activation (HF `hidden_act` / `hidden_activation`): "silu" (Qwen2, Llama) gets megatron's
     fused SwiGLU on GPU; Gemma's "gelu_pytorch_tanh" does not (nemo_drift.megatron.model.fusion_flags)."""
@@ -51,8 +52,9 @@ class ArchitectureConfig:
     def layer_params(self) -> int:
         """Parameters of one transformer layer.
 
-        attention: q (h x heads*d) + k, v (h x kv*d each) + o (heads*d x h); MLP: gate+up (h x 2f) + down (f x h);
-        two RMSNorm weights (2h). Biases (Qwen2 q/k/v) are < 0.01% and left out.
+        attention: q (h x heads*d) + k, v (h x kv*d each) + o (heads*d x h), with heads*d, not h (they differ
+        where head_dim is explicit: Qwen3-32B q and o are 5120 x 8192); MLP: gate+up (h x 2f) + down (f x h);
+        two RMSNorm weights (2h). Biases (Qwen2 q/k/v) and Qwen3's QK-norm weights (2d) are < 0.01% and left out.
         """
         h, d = self.hidden_size, self.head_size
         q_width, kv_width = self.num_attention_heads * d, self.kv_heads * d

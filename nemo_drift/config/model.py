@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from nemo_drift.config.architecture import ArchitectureConfig, resolve_architecture
 from nemo_drift.config.capabilities import Capabilities, have_transformer_engine
 from nemo_drift.config.declare import setting
+from nemo_drift.config.families import (FAMILIES, describe_hf_config, family_for_hf_config, not_covered_reason,
+                                        supported_names)
 
 Precision = str  # "auto" | "bf16" | "fp32" (OmegaConf has no Literal: checked in validate)
 Fp8 = Optional[str]  # None | "hybrid" | "e4m3"
@@ -31,6 +33,11 @@ class ModelConfig:
 
     hf_path: str = setting("", invalidates=("import", "generate", "pairs"))
     """Hugging Face folder (or hub id when online) of the model to post-train; its config.json is read."""
+
+    family: str = setting("", invalidates=())
+    """Model family (nemo_drift/config/families.py: qwen2, qwen3, llama, gemma3): only families whose Megatron
+    build is proven equal to Hugging Face's are trained. "" = take it from hf_path's config.json; a hub id not
+    on disk needs it set (the presets set it). The checkpoint decides the model, so a change redoes nothing."""
 
     tensor_model_parallel_size: int = setting(1, invalidates=())
     """Tensor parallel degree: splits heads and the MLP; must divide the attention/KV heads."""
@@ -106,6 +113,7 @@ class ModelConfig:
             errors.append(f"model.recompute: {self.recompute!r} is not one of {_RECOMPUTE}")
         if self.attention_backend not in _BACKENDS:
             errors.append(f"model.attention_backend: {self.attention_backend!r} is not one of {_BACKENDS}")
+        errors.extend(self.family_problems(self.hf_config()))
         if self.sequence_parallel and tp == 1:
             errors.append("model.sequence_parallel: only meaningful with model.tensor_model_parallel_size > 1")
         if cp > 1 and self.seq_length % (2 * cp) != 0:
@@ -115,6 +123,31 @@ class ModelConfig:
                           f"does not divide the world size {world_size}")
         errors.extend(self._validate_against_shape(tp, pp))
         return errors
+
+    def family_problems(self, hf_config: Optional[Mapping[str, Any]]) -> list[str]:
+        """`model.family` against the registry and against the checkpoint's config.json (`hf_config`, None when
+        not on disk): one message per problem. Public so a stage that fetched a hub checkpoint can check the
+        config.json it got."""
+        if self.family and self.family not in FAMILIES:
+            return [f"model.family: {self.family!r} is not a supported family; supported: {supported_names()} "
+                    "(docs/model-families.md)"]
+        if hf_config is None:
+            if self.family:
+                return []
+            return [f"model.family: empty, and model.hf_path {self.hf_path!r} has no local config.json to read the "
+                    f"family from; set model.family to the checkpoint's family ({supported_names()}) or point "
+                    "model.hf_path at a local Hugging Face folder"]
+        found = family_for_hf_config(hf_config)
+        where = f"{self.hf_path}/config.json"
+        if found is None:
+            reason = not_covered_reason(hf_config)
+            return [f"model.hf_path: {where} ({describe_hf_config(hf_config)}) is in no supported family "
+                    f"({supported_names()}){'; it is ' + reason if reason else ''}; nemo-drift refuses to train a "
+                    "model whose Megatron build is not proven equal to Hugging Face's (docs/model-families.md)"]
+        if self.family and self.family != found.name:
+            return [f"model.family: {self.family!r}, but {where} ({describe_hf_config(hf_config)}) is family "
+                    f"{found.name!r}; set model.family={found.name}, or model.family='' to take it from config.json"]
+        return []
 
     def te_requirements(self) -> list[tuple[str, str]]:
         """(setting, how to do without) for every chosen setting that needs Transformer Engine."""

@@ -1,6 +1,8 @@
 """ModelConfig.validate: one message per problem, each naming the key."""
 from __future__ import annotations
 
+import pytest
+
 from nemo_drift.config.model import ModelConfig
 
 
@@ -39,9 +41,31 @@ def test_a_preset_shape_is_checked_without_the_checkpoint():
 
     shape = ArchitectureConfig(hidden_size=3584, num_layers=28, num_attention_heads=28, num_key_value_heads=4,
                                ffn_hidden_size=18944, vocab_size=152064)
-    cfg = ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", tensor_model_parallel_size=8, architecture=shape)
+    cfg = ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", family="qwen2", tensor_model_parallel_size=8,
+                      architecture=shape)
     errors = cfg.validate(world_size=8)
     assert any(e.startswith("model.tensor_model_parallel_size: TP 8 does not divide num_attention_heads 28 (preset)")
                for e in errors), errors
-    assert ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", tensor_model_parallel_size=2,
+    assert ModelConfig(hf_path="Qwen/Qwen2.5-7B-Instruct", family="qwen2", tensor_model_parallel_size=2,
                        architecture=shape).validate(world_size=8) == []
+
+
+def test_attention_width_is_heads_times_head_dim_not_hidden():
+    """Qwen3-32B (published: 32.8B parameters, 31.2B without embeddings): h 5120, 64 heads x head_dim 128 = 8192
+    (wider than h), 8 KV heads, f 25600, V 151936 untied, 64 layers. By hand, per layer:
+      q 5120 x 8192 = 41,943,040;  k, v 2 x 5120 x 1024 = 10,485,760;  o 8192 x 5120 = 41,943,040
+      MLP 3 x 5120 x 25600 = 393,216,000;  two norms 10,240            -> 487,598,080
+    64 layers = 31,206,277,120; embeddings 2 x 151936 x 5120 + final norm 5120 = 1,555,829,760
+    total 32,762,106,880 (QK-norm weights, 64 x 2 x 128 = 16,384, are left out)."""
+    from nemo_drift.config.loader import load_config
+
+    arch = load_config(["model=qwen3_32b"], validate=False).model.architecture
+    assert arch.layer_params() == 487_598_080
+    assert arch.num_params() == 32_762_106_880
+    assert abs(arch.num_params() / 32.8e9 - 1) < 0.005
+    assert arch.num_layers * arch.layer_params() == pytest.approx(31.2e9, rel=0.005)
+    arch.head_dim = 0  # per-head width from hidden / heads = 80, as if q/o were 5120 x 5120: 30.50B, 7% short
+    assert arch.num_params() == 30_497_182_720 and abs(arch.num_params() / 32.8e9 - 1) > 0.05
+    for preset, published in (("qwen3_8b", 8.2e9), ("qwen3_14b", 14.8e9)):
+        assert load_config([f"model={preset}"], validate=False).model.architecture.num_params() == \
+            pytest.approx(published, rel=0.005), preset
