@@ -19,12 +19,36 @@ from megatron.core.tensor_parallel import get_cuda_rng_tracker
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.module import MegatronModule
 from megatron.core.transformer.transformer_config import TransformerConfig
+from megatron.core.transformer.utils import is_layer_window_attention
 from megatron.core.utils import divide
 from torch import Tensor
 
-from nemo_drift.megatron.packed_attention import packed_attention
+from nemo_drift.megatron.packed_attention import causal_window_mask, packed_attention
 
 _CAUSAL_TYPES = (AttnMaskType.causal, AttnMaskType.padding_causal)
+
+
+def layer_window(config: Any, layer_number: int) -> Optional[int]:
+    """How many earlier tokens a query of layer `layer_number` (1-based) may attend to; None = all.
+
+    Two conventions reach here. Megatron-Bridge's Gemma 3 provider sets `window_size` to Hugging Face's
+    `sliding_window` W and `interleaved_attn_pattern` (local, global): every layer whose number is not a
+    multiple of local + global is local, with window W - 1 (HF lets a query see the W keys in
+    (i - W, i]; the bridge's TE attention passes (W - 1, 0) likewise). megatron-core's own convention is
+    `window_size = (left, right)` with `window_attn_skip_freq` naming the full-attention layers.
+    """
+    window = getattr(config, "window_size", None)
+    if window is None:
+        return None
+    pattern = getattr(config, "interleaved_attn_pattern", None)
+    if pattern is not None and isinstance(window, int):
+        return None if layer_number % sum(pattern) == 0 else window - 1
+    if not is_layer_window_attention(window, getattr(config, "window_attn_skip_freq", None), layer_number):
+        return None
+    left, right = window
+    if right != 0:
+        raise ValueError(f"SdpaAttention supports causal sliding windows (right = 0) only, got window_size {window}")
+    return None if left < 0 else left
 
 
 class SdpaAttention(MegatronModule):
@@ -52,6 +76,7 @@ class SdpaAttention(MegatronModule):
         # fp32 softmax (DotProductAttention): the product is unchanged, so the plain scale is exact.
         self.softmax_scale = softmax_scale if softmax_scale is not None else head_dim ** -0.5
         self.dropout_p = config.attention_dropout if attention_dropout is None else attention_dropout
+        self.window = layer_window(config, self.layer_number)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Optional[Tensor],
                 attn_mask_type: Optional[AttnMaskType] = None, attention_bias: Optional[Tensor] = None,
@@ -66,6 +91,11 @@ class SdpaAttention(MegatronModule):
             return self._packed(query, key, value, packed_seq_params, causal)
         # megatron masks are True where attention is NOT allowed; SDPA's boolean masks are the opposite.
         sdpa_mask = None if causal or attention_mask is None else ~attention_mask
+        if self.window is not None:
+            if not causal:
+                raise ValueError(f"layer {self.layer_number}: a sliding window needs causal attention")
+            if query.shape[0] > self.window + 1:
+                sdpa_mask, causal = causal_window_mask(query.shape[0], self.window, query.device), False
         q = query.permute(1, 2, 0, 3)  # [sq, b, np, hn] -> [b, np, sq, hn]
         k = key.permute(1, 2, 0, 3)    # [sk, b, ng, hn] -> [b, ng, sk, hn]
         v = value.permute(1, 2, 0, 3)  # [sk, b, ng, hn] -> [b, ng, sk, hn]
@@ -89,4 +119,4 @@ class SdpaAttention(MegatronModule):
             raise ValueError(f"packed sequences with attention dropout {self.dropout_p} are not supported by the "
                              "SDPA path: set trainer.packing=false")
         return packed_attention(query, key, value, params, causal, self.softmax_scale,
-                                enable_gqa=self.heads_per_partition != self.groups_per_partition)
+                                enable_gqa=self.heads_per_partition != self.groups_per_partition, window=self.window)

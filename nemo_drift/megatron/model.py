@@ -10,14 +10,15 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from megatron.core import parallel_state as ps
 
 from nemo_drift.config.model import ModelConfig, have_transformer_engine
 from nemo_drift.megatron.bridge import import_auto_bridge
-from nemo_drift.megatron.layer_spec import layer_spec_for
+from nemo_drift.megatron.layer_spec import layer_spec_for, resolve_backend
+from nemo_drift.megatron.rope import apply_llama3_scaling, llama3_scaling
 
 # Fusions that need CUDA kernels (TE/Apex/jit on GPU). All must be False on CPU: megatron-on-cpu.md,
 # "Flags that must stay False on CPU".
@@ -111,6 +112,24 @@ def _feature_errors(cfg: ModelConfig) -> list[str]:
     return errors
 
 
+def window_pattern_problem(hf_config: Optional[dict[str, Any]], provider: Any) -> Optional[str]:
+    """Why the provider's local/global layer pattern differs from the checkpoint's `layer_types`, or None.
+
+    Megatron-Bridge builds Gemma 3 with a fixed `interleaved_attn_pattern` (5 local : 1 global); Hugging
+    Face reads each layer's type from config.json. A checkpoint with another pattern would be built wrong.
+    """
+    pattern = getattr(provider, "interleaved_attn_pattern", None)
+    types = ((hf_config or {}).get("text_config") or hf_config or {}).get("layer_types")
+    if pattern is None or not types:
+        return None
+    period = sum(pattern)
+    expected = ["full_attention" if (i + 1) % period == 0 else "sliding_attention" for i in range(len(types))]
+    if list(types) == expected:
+        return None
+    return (f"model.hf_path: config.json layer_types {types} do not follow the {pattern[0]} local : {pattern[1]} "
+            "global pattern Megatron-Bridge builds this family with; this checkpoint cannot be trained exactly")
+
+
 def configure_provider(provider: Any, cfg: ModelConfig) -> Any:
     """Apply parallelism, numerics, recompute, layer spec and CPU-safe flags to a bridge provider."""
     on_gpu = torch.cuda.is_available()
@@ -132,13 +151,14 @@ def configure_provider(provider: Any, cfg: ModelConfig) -> Any:
         provider.recompute_granularity, provider.recompute_method, provider.recompute_num_layers = "full", "uniform", 1
     elif cfg.recompute == "selective":
         provider.recompute_granularity = "selective"
-    backend_spec = layer_spec_for(cfg.attention_backend)
-    provider.transformer_layer_spec = backend_spec
-    if backend_spec.__name__ == "sdpa_layer_spec":
+    provider.transformer_layer_spec = layer_spec_for(provider, cfg.attention_backend)
+    if resolve_backend(cfg.attention_backend) == "sdpa":
         from megatron.core.transformer.enums import AttnBackend
 
-        if provider.attention_backend == AttnBackend.local:  # gpt_provider.py:277 would swap in DotProductAttention
-            provider.attention_backend = AttnBackend.auto
+        # Which TE kernel to use means nothing to SDPA. "local" would make gpt_provider.py:277 swap in
+        # DotProductAttention; "flash" (Gemma 3's provider) sets process-wide NVTE_* variables in
+        # finalize() that a later "auto" build in the same process rejects.
+        provider.attention_backend = AttnBackend.auto
     for flag, value in fusion_flags(provider, on_gpu, have_transformer_engine(), _have_apex_fused_wgrad()).items():
         if hasattr(provider, flag):
             setattr(provider, flag, value)
@@ -169,6 +189,9 @@ def build_model(hf_path: str | Path, cfg: ModelConfig, *, load_weights: bool = T
     auto_bridge = import_auto_bridge()
     bridge = auto_bridge.from_hf_pretrained(str(hf_path), dtype=torch.float32)
     provider = configure_provider(bridge.to_megatron_provider(load_weights=load_weights), cfg)
+    problem = window_pattern_problem(cfg.hf_config(), provider)
+    if problem:
+        raise ValueError(problem)
     if wrap_with_ddp and ddp_config is None:
         from megatron.core.distributed import DistributedDataParallelConfig
 
@@ -178,6 +201,9 @@ def build_model(hf_path: str | Path, cfg: ModelConfig, *, load_weights: bool = T
         ddp_config=ddp_config, wrap_with_ddp=wrap_with_ddp, use_cpu_initialization=not on_gpu,
         bf16=provider.bf16, fp16=False,
     )
+    scaling = llama3_scaling(cfg.hf_config())
+    if scaling is not None:
+        apply_llama3_scaling(list(chunks), provider.rotary_base, scaling)
     for chunk in chunks:
         chunk.train(for_training)
         if not for_training:

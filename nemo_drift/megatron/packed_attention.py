@@ -14,6 +14,10 @@ here are that core attention's kernels, one per device class (`choose_kernel`):
   1,200-token row of 12 sequences took 65 ms against 210 ms for "dense_mask" (docs/packing.md).
 - "dense_mask": SDPA with a block-causal boolean [t, t] mask built on the device from cu_seqlens
   (no host sync): exact with backward, kept as the reference the other kernels are tested against.
+
+Every kernel takes `window`: for a sliding-window layer (Gemma 3's local layers), how many earlier
+tokens of its own sequence a query may see (None: all of them). It is the left half of FlashAttention's
+and Transformer Engine's `window_size=(left, 0)`; Hugging Face's `sliding_window` W is window W - 1.
 """
 from __future__ import annotations
 
@@ -78,16 +82,30 @@ def segment_ids(cu_seqlens: Tensor, total: int) -> Tensor:
     return torch.searchsorted(cu_seqlens[1:].contiguous(), positions, right=True)
 
 
-def block_causal_mask(cu_seqlens: Tensor, total: int, causal: bool = True) -> Tensor:
-    """[total, total] bool, True where query i may attend key j: same segment (and j <= i if causal).
+def causal_window_mask(length: int, window: int, device: torch.device) -> Tensor:
+    """[length, length] bool, True where query i may attend key j: 0 <= i - j <= window."""
+    distance = torch.arange(length, device=device).unsqueeze(1) - torch.arange(length, device=device).unsqueeze(0)
+    return (distance >= 0) & (distance <= window)
+
+
+def block_causal_mask(cu_seqlens: Tensor, total: int, causal: bool = True, window: Optional[int] = None) -> Tensor:
+    """[total, total] bool, True where query i may attend key j: same segment (and j <= i if causal,
+    and i - j <= window if a window is given).
 
     Segments are contiguous and in order, so "causal within a segment" is the global j <= i.
     """
     seg = segment_ids(cu_seqlens, total)  # [t]
     allowed = seg.unsqueeze(1) == seg.unsqueeze(0)  # [t, t]
-    if causal:
+    if window is not None:
+        allowed &= causal_window_mask(total, window, seg.device)
+    elif causal:
         allowed &= torch.ones(total, total, dtype=torch.bool, device=seg.device).tril_()
     return allowed
+
+
+def _check_window(causal: bool, window: Optional[int]) -> None:
+    if window is not None and (not causal or window < 0):
+        raise ValueError(f"a sliding window ({window}) needs causal attention and a window >= 0")
 
 
 def _to_heads_first(x: Tensor) -> Tensor:
@@ -99,16 +117,29 @@ def _from_heads_first(x: Tensor) -> Tensor:
 
 
 def dense_mask_attention(query: Tensor, key: Tensor, value: Tensor, cu_seqlens: Tensor, causal: bool,
-                         scale: float, enable_gqa: bool) -> Tensor:
+                         scale: float, enable_gqa: bool, window: Optional[int] = None) -> Tensor:
     """query [t, np, hn], key/value [t, ng, hn] -> [t, np, hn]: one SDPA call, block-causal mask."""
-    mask = block_causal_mask(cu_seqlens.to(query.device), query.shape[0], causal)  # [t, t]
+    _check_window(causal, window)
+    mask = block_causal_mask(cu_seqlens.to(query.device), query.shape[0], causal, window)  # [t, t]
     out = F.scaled_dot_product_attention(_to_heads_first(query), _to_heads_first(key), _to_heads_first(value),
                                          attn_mask=mask, scale=scale, enable_gqa=enable_gqa)  # [1, np, t, hn]
     return _from_heads_first(out)
 
 
+def sequence_attention(query: Tensor, key: Tensor, value: Tensor, causal: bool, scale: float, enable_gqa: bool,
+                       window: Optional[int] = None) -> Tensor:
+    """One sequence: query [b, np, s, hn], key/value [b, ng, s, hn] -> [b, np, s, hn] through SDPA;
+    a window longer than the sequence is plain causal attention (SDPA's faster causal kernel)."""
+    _check_window(causal, window)
+    length = query.shape[-2]
+    if window is None or window >= length - 1:
+        return F.scaled_dot_product_attention(query, key, value, is_causal=causal, scale=scale, enable_gqa=enable_gqa)
+    mask = causal_window_mask(length, window, query.device)  # [s, s]
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale, enable_gqa=enable_gqa)
+
+
 def segment_attention(query: Tensor, key: Tensor, value: Tensor, cu_seqlens: Tensor, causal: bool,
-                      scale: float, enable_gqa: bool) -> Tensor:
+                      scale: float, enable_gqa: bool, window: Optional[int] = None) -> Tensor:
     """query [t, np, hn], key/value [t, ng, hn] -> [t, np, hn]: SDPA per segment, concatenated.
 
     Tokens past cu_seqlens[-1] (if any) are one more segment, as in block_causal_mask.
@@ -118,21 +149,22 @@ def segment_attention(query: Tensor, key: Tensor, value: Tensor, cu_seqlens: Ten
         bounds.append(query.shape[0])
     lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
     outs = [
-        _from_heads_first(F.scaled_dot_product_attention(
-            _to_heads_first(q), _to_heads_first(k), _to_heads_first(v), is_causal=causal, scale=scale,
-            enable_gqa=enable_gqa))  # [L, np, hn]
+        _from_heads_first(sequence_attention(_to_heads_first(q), _to_heads_first(k), _to_heads_first(v), causal,
+                                             scale, enable_gqa, window))  # [L, np, hn]
         for q, k, v in zip(query.split(lengths), key.split(lengths), value.split(lengths))
     ]
     return torch.cat(outs, dim=0)
 
 
-def varlen_arguments(query: Tensor, params: Any, causal: bool, scale: float, enable_gqa: bool) -> dict[str, Any]:
+def varlen_arguments(query: Tensor, params: Any, causal: bool, scale: float, enable_gqa: bool,
+                     window: Optional[int] = None) -> dict[str, Any]:
     """Keyword arguments of `varlen_attn(q, k, v, **kwargs)` for a packed row (built on any device).
 
     cu_seq_q/k: int32 on the query's device (FlashAttention's varlen API requires int32); max_q/k:
     Python ints (the kernel sizes its grid from them: they must be >= every segment); causal is
-    `window_size=(-1, 0)` (torch 2.14 has no is_causal argument).
+    `window_size=(-1, 0)` (torch 2.14 has no is_causal argument), a sliding window `(window, 0)`.
     """
+    _check_window(causal, window)
     cu_q, cu_kv = layout_cu_seqlens(params)
     return {
         "cu_seq_q": cu_q.to(device=query.device, dtype=torch.int32),
@@ -140,7 +172,7 @@ def varlen_arguments(query: Tensor, params: Any, causal: bool, scale: float, ena
         "max_q": int(params.max_seqlen_q),
         "max_k": int(params.max_seqlen_kv),
         "scale": scale,
-        "window_size": (-1, 0) if causal else (-1, -1),
+        "window_size": (-1 if window is None else window, 0) if causal else (-1, -1),
         "enable_gqa": enable_gqa,
     }
 
@@ -150,27 +182,27 @@ def _last_dim_contiguous(x: Tensor) -> Tensor:
 
 
 def varlen_attention(query: Tensor, key: Tensor, value: Tensor, params: Any, causal: bool, scale: float,
-                     enable_gqa: bool) -> Tensor:
+                     enable_gqa: bool, window: Optional[int] = None) -> Tensor:
     """query [t, np, hn], key/value [t, ng, hn] (CUDA, fp16/bf16) -> [t, np, hn] through varlen_attn."""
     from torch.nn.attention.varlen import varlen_attn
 
-    kwargs = varlen_arguments(query, params, causal, scale, enable_gqa)
+    kwargs = varlen_arguments(query, params, causal, scale, enable_gqa, window)
     return varlen_attn(_last_dim_contiguous(query), _last_dim_contiguous(key), _last_dim_contiguous(value), **kwargs)
 
 
 def packed_attention(query: Tensor, key: Tensor, value: Tensor, params: Any, causal: bool, scale: float,
-                     enable_gqa: bool, kernel: Optional[str] = None) -> Tensor:
+                     enable_gqa: bool, kernel: Optional[str] = None, window: Optional[int] = None) -> Tensor:
     """query [t, np, hn], key/value [t, ng, hn] -> context [t, np * hn] on the kernel for the device.
 
     `kernel` overrides the automatic choice (one of KERNELS); q and kv share one layout (self-attention).
     """
     kernel = kernel or kernel_for(query)
     if kernel == "varlen":
-        out = varlen_attention(query, key, value, params, causal, scale, enable_gqa)
+        out = varlen_attention(query, key, value, params, causal, scale, enable_gqa, window)
     elif kernel in ("segments", "dense_mask"):
         cu_q, _ = layout_cu_seqlens(params)
         fn = segment_attention if kernel == "segments" else dense_mask_attention
-        out = fn(query, key, value, cu_q, causal, scale, enable_gqa)
+        out = fn(query, key, value, cu_q, causal, scale, enable_gqa, window)
     else:
         raise ValueError(f"packed attention kernel {kernel!r}: expected one of {KERNELS}")
     return out.reshape(out.shape[0], -1)  # [t, np, hn] -> [t, np * hn]

@@ -1,4 +1,5 @@
-"""A packed row through the real model (tiny Qwen2, SDPA path, fp32) gives the per-sequence log-probs and
+"""A packed row through the real model (tiny Qwen2; tiny Gemma 3, whose 16-token sliding windows the
+sequences here exceed; SDPA path, fp32) gives the per-sequence log-probs and
 gradients of the same sequences in a padded batch: positions restart, RoPE restarts, attention stays in
 its sequence. (RoPE scores depend on position differences only, so inside a confined sequence even
 row-global RoPE offsets would give the same attention; the confinement is what the second test shows.)"""
@@ -27,13 +28,14 @@ def _pairs() -> list[P]:
     return [P(ids(9), ids(70), ids(4)), P(ids(3), ids(12), ids(20)), P(ids(15), ids(6), ids(33))]
 
 
-@pytest.fixture(scope="module")
-def model(dist_env, tiny_qwen_path):
+@pytest.fixture(scope="module", params=["tiny_qwen_path", "tiny_gemma3_path"], ids=["qwen2", "gemma3"])
+def model(dist_env, request):
     from nemo_drift.config.model import ModelConfig
     from nemo_drift.megatron.model import build_model
 
+    path = request.getfixturevalue(request.param)
     torch.manual_seed(0)
-    return build_model(tiny_qwen_path, ModelConfig(hf_path=str(tiny_qwen_path), seq_length=128, precision="fp32"),
+    return build_model(path, ModelConfig(hf_path=str(path), seq_length=128, precision="fp32"),
                        for_training=True).chunks[0]
 
 
