@@ -110,6 +110,12 @@ def _check_parity(args: list[str]) -> int:
     return parity_main(args)
 
 
+def _check_model(args: list[str]) -> int:
+    from nemo_drift.megatron.hf_parity import main as check_model_main
+
+    return check_model_main(args)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("the whole DRIFT/SPIN/IterDPO run: prepare, import, warm start, K iterations (resumable)",
                    "nemo-drift run [key=value ...] [--dry-run]", ALL_GROUPS, _run),
@@ -125,6 +131,10 @@ COMMANDS: dict[str, Command] = {
     "check-parity": Command("vLLM vs Megatron log-probs of the same sampled tokens; exit 1 above the threshold",
                             "nemo-drift check-parity HF_FOLDER --work-dir DIR [--checkpoint-dir CKPT] "
                             "[--threshold X] [key=value ...]", ("model", "generation"), _check_parity),
+    "check-model": Command("Hugging Face vs Megatron log-probs of one checkpoint (is its family built right?); "
+                           "exit 1 when they differ",
+                           "nemo-drift check-model HF_FOLDER [--length N] [model.key=value ...]", ("model",),
+                           _check_model),
     "probe": Command("what the training environment (image) has: torch, CUDA, Transformer Engine, Apex, GPUs",
                      "nemo-drift probe cluster=PRESET [cluster.container_image=IMAGE] [cluster.capabilities=OUT] "
                      "[key=value ...]", ("run", "cluster"), _probe),

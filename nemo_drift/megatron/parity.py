@@ -56,8 +56,10 @@ class ParityReport:
         if not self.ok:
             raise RuntimeError(f"parity check failed: mean multiplicative probability error {self.mult_prob_error:.4f} "
                                f"> {self.threshold} (max |dlogp| {self.max_abs:.4f}, mean {self.mean_abs:.5f} over "
-                               f"{self.tokens} tokens): vLLM and Megatron disagree about the model; check the "
-                               "export (tied embeddings, lm_head, TP merge) before training")
+                               f"{self.tokens} tokens): vLLM and Megatron disagree about the model. First check that "
+                               "Megatron builds this architecture as Hugging Face does: `nemo-drift check-model "
+                               "HF_FOLDER` (minutes; the supported families are in docs/model-families.md); if "
+                               "it passes, check the export (tied embeddings, lm_head, TP merge)")
 
 
 @dataclass
@@ -149,10 +151,11 @@ def default_requests(model_dir: Path, count: int = 4) -> list[SampleRequest]:
     """A few short prompts rendered with the model's own chat template."""
     from transformers import AutoTokenizer
 
+    from nemo_drift.data.fit import render_prompt
+
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    return [SampleRequest(f"parity-{i}", tokenizer.apply_chat_template(
-        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True))
-        for i, text in enumerate(PARITY_PROMPTS[:count])]
+    return [SampleRequest(f"parity-{i}", render_prompt(tokenizer, [{"role": "user", "content": text}]))
+            for i, text in enumerate(PARITY_PROMPTS[:count])]
 
 
 def sample_for_parity(model_dir: str | Path, samples_dir: str | Path, model_cfg: ModelConfig,
