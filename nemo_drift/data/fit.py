@@ -31,11 +31,23 @@ class FitResult:
         return self.n_tokens <= budget
 
 
+TEMPLATE_OPTIONS = {"enable_thinking": False}
+"""Passed to every chat template. Qwen3's template opens each reply with a reasoning block unless told
+otherwise; the dissatisfied replies DRIFT trains against have none, so samples must not either (an empty
+`<think></think>` is rendered instead). Templates without the variable ignore it."""
+
+
+def apply_template(tokenizer: Any, messages: list[Message], add_generation_prompt: bool) -> str:
+    """The one place a chat template is applied (text, not ids)."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         **TEMPLATE_OPTIONS)
+
+
 def render_prompt(tokenizer: Any, messages: list[Message]) -> str:
     """The chat template applied to ``messages``, ending with the generation prompt."""
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no chat template; use an instruct model's tokenizer")
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return apply_template(tokenizer, messages, add_generation_prompt=True)
 
 
 def count_tokens(tokenizer: Any, text: str) -> int:

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from nemo_drift.data.fit import fit_messages, render_prompt
+from nemo_drift.data.fit import apply_template, fit_messages, render_prompt
 from nemo_drift.data.records import Message, PreferencePair, TokenizedPair
 
 
@@ -43,7 +43,7 @@ def response_text(tokenizer: Any, prompt: list[Message], prompt_text: str, reply
                   ends_turn: bool = True) -> tuple[str, bool]:
     """The templated assistant turn for ``reply``, up to its end-of-turn token, or up to the reply's last
     character when ``ends_turn`` is False; True if it fell back to the bare reply (+ eos_token)."""
-    full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": reply}], tokenize=False)
+    full = apply_template(tokenizer, [*prompt, {"role": "assistant", "content": reply}], add_generation_prompt=False)
     if full.startswith(prompt_text):
         suffix = full[len(prompt_text):].rstrip()
         if suffix and ends_turn:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nemo_drift.config.data import DEFAULT_GUIDED_INSTRUCTION as INSTRUCTION
-from nemo_drift.data.fit import count_tokens
+from nemo_drift.data.fit import TEMPLATE_OPTIONS, count_tokens, render_prompt
 from nemo_drift.data.prompts import PromptTooLong, guided_messages, render_guided, render_unguided
 from nemo_drift.data.records import DsatExample, Provenance
 
@@ -32,8 +32,8 @@ def _example(context_turns: int = 1, feedback: str = "That's wrong, Sydney is no
 
 def _generation_prompt(tok: Any) -> str:
     msgs = [{"role": "user", "content": "x"}]
-    with_prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    return with_prompt[len(tok.apply_chat_template(msgs, tokenize=False)):]
+    with_prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **TEMPLATE_OPTIONS)
+    return with_prompt[len(tok.apply_chat_template(msgs, tokenize=False, **TEMPLATE_OPTIONS)):]
 
 
 def test_guided_prompt_is_the_chat_template_ending_with_generation_prompt(any_tok):
@@ -41,7 +41,7 @@ def test_guided_prompt_is_the_chat_template_ending_with_generation_prompt(any_to
     text = render_guided(any_tok, example, INSTRUCTION).text
     expected = [*example.context, {"role": "assistant", "content": example.rejected},
                 {"role": "user", "content": example.feedback + "\n\n" + INSTRUCTION}]
-    assert text == any_tok.apply_chat_template(expected, tokenize=False, add_generation_prompt=True)
+    assert text == any_tok.apply_chat_template(expected, tokenize=False, add_generation_prompt=True, **TEMPLATE_OPTIONS)
     assert text.endswith(INSTRUCTION + "<|im_end|>\n" + _generation_prompt(any_tok))
     assert _generation_prompt(any_tok).startswith("<|im_start|>assistant")
     assert "User:" not in text and "Assistant:" not in text  # not the official raw-text template
@@ -76,7 +76,7 @@ def test_overlength_drops_oldest_turns_and_keeps_the_dsat_turns(any_tok):
     assert not render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=10_000).cut
     assert "Earlier question 0?" not in text and "Earlier question 10?" in text  # oldest turns went first
     messages, _ = guided_messages(example, INSTRUCTION)
-    tail = any_tok.apply_chat_template(messages[-3:], tokenize=False, add_generation_prompt=True)
+    tail = any_tok.apply_chat_template(messages[-3:], tokenize=False, add_generation_prompt=True, **TEMPLATE_OPTIONS)
     assert text.endswith(tail[tail.index("<|im_start|>user"):])  # last question, DSAT reply, feedback + instruction
 
 
@@ -92,3 +92,12 @@ def test_overlength_cuts_from_the_left_but_never_the_instruction(any_tok):
         render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=budget, overlength="skip").text
     with pytest.raises(PromptTooLong):  # the instruction alone is longer than the budget: refuse, don't cut it
         render_guided(any_tok, example, INSTRUCTION, max_prompt_tokens=10).text
+
+
+def test_a_thinking_template_renders_an_empty_reasoning_block(qwen_tok):
+    """Qwen3-style templates (the Qwen tokenizer here has one) would let the policy open with a reasoning
+    block the DSAT replies never have; the prompt closes an empty one instead."""
+    messages = [{"role": "user", "content": "What is 2 + 2?"}]
+    assert render_prompt(qwen_tok, messages).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert qwen_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True).endswith(
+        "<|im_start|>assistant\n")  # what the template does when not told

@@ -5,6 +5,7 @@ import copy
 
 import pytest
 
+from nemo_drift.data.fit import TEMPLATE_OPTIONS
 from nemo_drift.data.records import PreferencePair
 from nemo_drift.data.tokenize import tokenize_pairs
 
@@ -24,7 +25,7 @@ def test_response_ids_come_from_the_template_and_end_with_end_of_turn(any_tok):
     for ids in (tp.chosen_ids, tp.rejected_ids):
         assert ids[-1] == im_end  # the end-of-turn token is learnt, the newline after it is not
     full = any_tok.apply_chat_template([*_pair(turns=2).prompt, {"role": "assistant", "content": "15% of 80 is 12."}],
-                                       tokenize=False)
+                                       tokenize=False, **TEMPLATE_OPTIONS)
     assert any_tok.decode(tp.prompt_ids + tp.chosen_ids) == full.rstrip()
     assert any_tok.decode(tp.chosen_ids).endswith("15% of 80 is 12.<|im_end|>")
     assert stats.template_fallbacks == 0 and not (tp.prompt_truncated or tp.chosen_truncated or tp.dropped_turns)
