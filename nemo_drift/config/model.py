@@ -126,8 +126,7 @@ class ModelConfig:
 
     def family_problems(self, hf_config: Optional[Mapping[str, Any]]) -> list[str]:
         """`model.family` against the registry and against the checkpoint's config.json (`hf_config`, None when
-        not on disk): one message per problem. Public so a stage that fetched a hub checkpoint can check the
-        config.json it got."""
+        not on disk): one message per problem."""
         if self.family and self.family not in FAMILIES:
             return [f"model.family: {self.family!r} is not a supported family; supported: {supported_names()} "
                     "(docs/model-families.md)"]
