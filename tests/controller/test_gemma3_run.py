@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
